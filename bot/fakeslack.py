@@ -1,0 +1,197 @@
+"""A fake Slack Web API on loopback that records every call (for ``omni demo`` and the tests).
+
+It answers like Slack for the methods Omni uses (``auth.test``, ``chat.postMessage`` with a
+fresh ``ts``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
+``conversations.replies``) and can answer 429 with ``Retry-After`` or 5xx on demand.  Response
+URLs (``/response/<id>``) are recorded too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_USER_ID = "UOMNIBOT"
+BOT_ID = "BOMNIBOT"
+
+
+@dataclass
+class Call:
+    method: str
+    body: dict[str, Any]
+    token: str | None
+    at: float = field(default_factory=time.time)
+
+    @property
+    def channel(self) -> str | None:
+        return self.body.get("channel")
+
+    @property
+    def thread_ts(self) -> str | None:
+        return self.body.get("thread_ts")
+
+    @property
+    def text(self) -> str:
+        return str(self.body.get("text") or "")
+
+    def all_text(self) -> str:
+        """Every string in the call (text and blocks), for assertions and secret scans."""
+        return json.dumps(self.body)
+
+
+class FakeSlack:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._failures: list[tuple[int, dict[str, str]]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                ctype = self.headers.get("Content-Type", "")
+                body: dict[str, Any]
+                if "json" in ctype and raw:
+                    body = json.loads(raw)
+                else:
+                    body = dict(parse_qsl(raw))
+                    for key in ("blocks", "attachments"):
+                        if isinstance(body.get(key), str):
+                            try:
+                                body[key] = json.loads(body[key])
+                            except ValueError:
+                                pass
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or body.get("token")
+                method = self.path.strip("/").split("?")[0].removeprefix("api/")
+                status, headers, answer = fake._answer(method, body, token)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-slack", daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/api/"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- fault injection ----------------------------------------------------------------------
+    def fail_next(self, times: int = 1, status: int = 429, retry_after: int = 1) -> None:
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        with self._lock:
+            self._failures.extend([(status, headers)] * times)
+
+    # -- queries ------------------------------------------------------------------------------
+    def find(self, method: str | None = None, **where: Any) -> list[Call]:
+        with self._lock:
+            calls = list(self.calls)
+        return [
+            c for c in calls
+            if (method is None or c.method == method)
+            and all(c.body.get(k) == v for k, v in where.items())
+        ]
+
+    def wait_for(self, predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = predicate()
+            if result:
+                return result
+            time.sleep(interval)
+        raise TimeoutError("fake Slack: condition not met in time")
+
+    # -- answers ------------------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _answer(self, method: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self._lock:
+            self.calls.append(Call(method, body, token))
+            if self._failures and not method.startswith("response/") and method != "auth.test":
+                status, headers = self._failures.pop(0)
+                error = "ratelimited" if status == 429 else "internal_error"
+                return status, headers, {"ok": False, "error": error}
+        if method == "auth.test":
+            return 200, {}, {"ok": True, "url": "https://omni-test.slack.com/", "team": "Omni Test",
+                             "user": "omni", "team_id": "T111", "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+        if method == "chat.postMessage":
+            channel = body.get("channel")
+            if not channel:
+                return 200, {}, {"ok": False, "error": "channel_not_found"}
+            ts = self._next_ts()
+            message = {"type": "message", "ts": ts, "text": body.get("text", ""), "bot_id": BOT_ID,
+                       "user": BOT_USER_ID, "blocks": body.get("blocks"), "thread_ts": body.get("thread_ts")}
+            with self._lock:
+                self.messages[(channel, ts)] = message
+            return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            key = (body.get("channel"), body.get("ts"))
+            with self._lock:
+                if key not in self.messages:
+                    return 200, {}, {"ok": False, "error": "message_not_found"}
+                self.messages[key].update({"text": body.get("text", ""), "blocks": body.get("blocks")})  # type: ignore[index]
+            return 200, {}, {"ok": True, "channel": key[0], "ts": key[1], "text": body.get("text", "")}
+        if method == "chat.postEphemeral":
+            return 200, {}, {"ok": True, "message_ts": self._next_ts()}
+        if method == "usergroups.users.list":
+            users = self.usergroups.get(str(body.get("usergroup")))
+            if users is None:
+                return 200, {}, {"ok": False, "error": "no_such_subteam"}
+            return 200, {}, {"ok": True, "users": users}
+        if method == "conversations.replies":
+            channel, ts = body.get("channel"), body.get("ts")
+            with self._lock:
+                replies = [m for (c, _), m in self.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]
+            return 200, {}, {"ok": True, "messages": sorted(replies, key=lambda m: m["ts"])}
+        if method.startswith("response/"):
+            return 200, {}, {"ok": True}
+        return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    # -- for the demo's transcript ------------------------------------------------------------
+    def roots(self, channel: str) -> list[dict[str, Any]]:
+        """Top-level messages the bot posted in ``channel``, oldest first."""
+        with self._lock:
+            msgs = [m for (c, _), m in self.messages.items() if c == channel and not m.get("thread_ts")]
+        return sorted(msgs, key=lambda m: m["ts"])
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        with self._lock:
+            msgs = [m for (c, _), m in self.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]
+        return sorted(msgs, key=lambda m: (m["ts"] != ts, m["ts"]))

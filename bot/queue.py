@@ -1,0 +1,68 @@
+"""Enqueueing work for the workers: RQ, JSON serializer, by dotted path (bot never imports workers)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Callback, Queue
+from rq.serializers import JSONSerializer
+
+from commands.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DIAGNOSTICS_QUEUE = "omni-diagnostics"
+FIXES_QUEUE = "omni-fixes"
+RUN_DIAGNOSIS = "workers.jobs.run_diagnosis"
+ON_FAILURE = "workers.jobs.on_job_failure"
+
+
+class QueueUnavailable(Exception):
+    """Redis could not be reached in time; nothing was enqueued."""
+
+
+def connect(settings: Settings, *, timeout_s: float = 0.5) -> Redis:
+    """A Redis connection with short timeouts: the Slack path never waits long on Redis."""
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        health_check_interval=30,
+        retry_on_timeout=False,
+    )
+
+
+class Enqueuer:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.diagnostics = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except RedisError:
+            return False
+
+    def diagnose(self, request: dict[str, Any]) -> str:
+        job_id = f"diag-{uuid.uuid4().hex[:16]}"
+        try:
+            self.diagnostics.enqueue(
+                RUN_DIAGNOSIS,
+                kwargs={"request": request},
+                job_id=job_id,
+                job_timeout=self.settings.job_timeout_s,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                on_failure=Callback(ON_FAILURE),
+                description=f"diagnose {request.get('area')} for {request.get('user')}",
+            )
+        except RedisError as exc:
+            logger.warning("enqueue failed: %s", type(exc).__name__)
+            raise QueueUnavailable(str(exc)) from exc
+        logger.info("enqueued %s area=%s channel=%s", job_id, request.get("area"), request.get("channel"))
+        return job_id

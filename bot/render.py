@@ -1,0 +1,131 @@
+"""Block Kit for Omni's messages, built with slack_sdk's models and kept within Slack's limits.
+
+Limits (notes/slack.md): 50 blocks a message, 3,000 characters a section text, ~40,000 for
+``text``.  Long evidence is truncated with a note; a long report is split over several messages.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    DividerBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from commands.models import Finding, Report, Status
+from commands.remediations import describe_call, terraform_hint
+
+MAX_BLOCKS = 50
+SECTION_CHARS = 3000
+EMOJI = {
+    Status.OK: ":large_green_circle:",
+    Status.WARN: ":large_yellow_circle:",
+    Status.FAIL: ":red_circle:",
+    Status.ERROR: ":warning:",
+    Status.SKIPPED: ":white_circle:",
+}
+
+
+def truncate(text: str, limit: int = SECTION_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    note = f"\n… (truncated, {len(text) - limit + 40} more characters)"
+    return text[: limit - len(note)] + note
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=truncate(text)))
+
+
+def help_blocks(problem: str | None, areas: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    lines = []
+    if problem:
+        lines.append(f":thinking_face: I didn't understand that: {problem}.")
+    lines += [
+        "*Omni runs the troubleshooting guide for you.*",
+        "`/omni diagnose AREA [ENV]`: run a runbook and post the findings in a thread.",
+        f"Areas: {', '.join(f'`{a}`' for a in areas)}",
+        "Examples: `/omni diagnose db`, `/omni diagnose ecs staging`, `/omni diagnose all`",
+        "`/omni help`: this message.",
+    ]
+    text = "\n".join(lines)
+    return text, [_section(text).to_dict()]
+
+
+def root_text(area: str, environment: str, user: str) -> str:
+    return f":mag: Diagnosing *{area}* in *{environment}*, asked by <@{user}>…"
+
+
+def verdict_text(report: Report, user: str | None) -> str:
+    asked = f", asked by <@{user}>" if user else ""
+    return (
+        f"{EMOJI[report.worst if report.findings else Status.OK]} *{report.runbook}* in "
+        f"*{report.environment}*: {report.verdict()} ({report.duration_ms} ms){asked}"
+    )
+
+
+def _evidence(f: Finding, limit: int = 1800) -> str:
+    if not f.evidence:
+        return ""
+    body = json.dumps(f.evidence, indent=1, default=str, sort_keys=False)
+    if len(body) > limit:
+        body = body[: limit - 30] + "\n… (evidence truncated)"
+    return f"\n```{body}```"
+
+
+def finding_blocks(f: Finding) -> list[Block]:
+    text = f"{EMOJI[f.status]} *{f.title}*  `{f.check}`"
+    if f.detail:
+        text += f"\n{f.detail}"
+    blocks: list[Block] = [_section(truncate(text, 1100) + _evidence(f))]
+    for r in f.remediations:
+        blocks.append(
+            _section(
+                f":wrench: *Proposed fix* ({r.risk.value} risk): {r.title}\n"
+                f"Call: `{describe_call(r)}`\nTerraform: {terraform_hint(r)}"
+            )
+        )
+    return blocks
+
+
+def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The thread replies for a report: (fallback text, blocks) per message, worst first."""
+    counts = report.counts()
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    head: list[Block] = [
+        _section(f"*{report.runbook}* in *{report.environment}* ({report.region}): {summary}")
+    ]
+    body: list[Block] = []
+    quiet: list[str] = []
+    for f in report.sorted_findings():
+        if f.status in (Status.OK, Status.SKIPPED):
+            quiet.append(f"{EMOJI[f.status]} {f.title} `{f.check}`")
+        else:
+            body.extend(finding_blocks(f))
+            body.append(DividerBlock())
+    if quiet:
+        body.append(_section("\n".join(quiet)))
+    body.append(ContextBlock(elements=[MarkdownTextObject(text=f"{report.duration_ms} ms · Omni")]))
+
+    messages: list[list[Block]] = []
+    current = list(head)
+    for block in body:
+        if len(current) >= MAX_BLOCKS:
+            messages.append(current)
+            current = []
+        current.append(block)
+    messages.append(current)
+    out = []
+    for i, blocks in enumerate(messages):
+        fallback = f"{report.runbook}: {report.verdict()}" + (f" ({i + 1}/{len(messages)})" if len(messages) > 1 else "")
+        out.append((fallback, [b.to_dict() for b in blocks]))
+    return out
+
+
+def error_text(what: str, reason: str) -> str:
+    return f":x: {what} failed: {truncate(reason, 1500)}"

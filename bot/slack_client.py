@@ -1,0 +1,36 @@
+"""The Slack Web API client every Omni process uses: retries on 429, 5xx and connection errors."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from commands.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def make_web_client(settings: Settings, *, token: str | None = None) -> WebClient:
+    """A WebClient on ``OMNI_SLACK_API_URL`` that waits out ``Retry-After`` and retries 5xx."""
+    if token is None and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    base_url = settings.slack_api_url
+    if not base_url.endswith("/"):
+        base_url += "/"
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=3),
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=3),
+        ],
+        logger=logger,
+    )

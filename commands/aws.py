@@ -1,0 +1,164 @@
+"""Shared boto3 clients and a per-run, concurrency-safe memo of AWS calls.
+
+Building a boto3 client costs about 90 ms, so a :class:`ClientPool` builds each (service,
+region) client once per process and every job reuses it (boto3 clients are thread-safe;
+sessions are not, so the pool builds clients under a lock).  Retries are botocore's own
+(``standard`` or ``adaptive`` mode).
+
+An :class:`AwsCaller` lives for one runbook run.  Several checks often need the same call
+(``describe_db_clusters`` feeds four db checks): the first caller makes it, the others wait
+for its result, so each distinct call is made once and the run's wall time is the longest
+chain of *dependent* calls rather than their sum.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import AwsCallError
+
+logger = logging.getLogger(__name__)
+
+
+class ClientPool:
+    """Process-wide boto3 clients, one per (service, region)."""
+
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        *,
+        retry_mode: str = "standard",
+        max_attempts: int = 5,
+        max_pool_connections: int = 32,
+    ) -> None:
+        self._session = session or boto3.session.Session()
+        self._config = Config(
+            retries={"mode": retry_mode, "max_attempts": max_attempts},  # type: ignore[typeddict-item]
+            connect_timeout=5,
+            read_timeout=20,
+            max_pool_connections=max_pool_connections,
+            user_agent_extra="omni",
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self.created = 0
+
+    @property
+    def session(self) -> boto3.session.Session:
+        return self._session
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._session.client(service, region_name=region, config=self._config)
+                self._clients[key] = client
+                self.created += 1
+                logger.debug("built boto3 client %s/%s", service, region)
+        return client
+
+    def warm(self, services: list[str], region: str) -> None:
+        """Build clients ahead of the first job (the worker calls this at start)."""
+        for service in services:
+            self.client(service, region)
+
+
+def _key(service: str, operation: str, params: dict[str, Any]) -> str:
+    return f"{service}.{operation}:" + json.dumps(params, sort_keys=True, default=str)
+
+
+class AwsCaller:
+    """One run's view of AWS: memoised calls, errors turned into :class:`AwsCallError`."""
+
+    def __init__(
+        self,
+        pool: ClientPool,
+        region: str,
+        on_call: Callable[[str, str, float, str | None], None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self.region = region
+        self._memo: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._on_call = on_call
+        self.calls: list[str] = []
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Make (or share) one API call; ``operation`` is the snake_case boto3 method name."""
+        return self._memoised(
+            _key(service, operation, params),
+            lambda: self._invoke(service, operation, params),
+        )
+
+    def paginate(
+        self, service: str, operation: str, result_key: str, **params: Any
+    ) -> list[Any]:
+        """All pages of a paginated call, with ``result_key`` concatenated."""
+
+        def run() -> list[Any]:
+            client = self._pool.client(service, self.region)
+            items: list[Any] = []
+            try:
+                for page in client.get_paginator(operation).paginate(**params):
+                    items.extend(page.get(result_key, []))
+            except (ClientError, BotoCoreError) as exc:
+                raise _to_call_error(service, operation, exc) from exc
+            finally:
+                self.calls.append(f"{service}.{operation}")
+            return items
+
+        return self._memoised("pages:" + _key(service, operation, params), run)  # type: ignore[no-any-return]
+
+    def _memoised(self, key: str, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._memo.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._memo[key] = future
+        if owner:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def _invoke(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        client = self._pool.client(service, self.region)
+        try:
+            response: dict[str, Any] = getattr(client, operation)(**params)
+        except (ClientError, BotoCoreError) as exc:
+            error = _to_call_error(service, operation, exc)
+            logger.info("aws call failed: %s", error)
+            if self._on_call:
+                self._on_call(service, operation, 0.0, error.code)
+            raise error from exc
+        finally:
+            self.calls.append(f"{service}.{operation}")
+        response.pop("ResponseMetadata", None)
+        if self._on_call:
+            self._on_call(service, operation, 0.0, None)
+        return response
+
+
+def _to_call_error(service: str, operation: str, exc: Exception) -> AwsCallError:
+    op = "".join(part.capitalize() for part in operation.split("_"))
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        message = str(err.get("Message") or exc)
+        return AwsCallError(service, op, code, message)
+    return AwsCallError(service, op, type(exc).__name__, str(exc))

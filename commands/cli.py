@@ -1,0 +1,106 @@
+"""The ``omni`` command line (DESIGN.md §4).
+
+``commands`` is the composition root's home: ``serve``, ``worker`` and ``demo`` are loaded by
+dotted path only when asked for, so ``omni diagnose`` never imports Slack, Redis or RQ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigError, OmniError, UnknownRunbook
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
+AREAS = ("ecs", "alb", "db", "network", "waf", "perf", "deploy", "alarms", "all")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="omni", description="Omni: the troubleshooting guide, run for you.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("diagnose", help="run a runbook against the configured AWS account")
+    d.add_argument("area", metavar="AREA", help="one of: " + ", ".join(AREAS))
+    d.add_argument("--env", dest="environment", help="environment (default: OMNI_ENVIRONMENT)")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+
+    s = sub.add_parser("serve", help="the Slack app (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    s.add_argument("--host", default=os.environ.get("OMNI_HOST", "0.0.0.0"))  # noqa: S104
+    s.add_argument("--workers", type=int, default=int(os.environ.get("OMNI_HTTP_WORKERS", "1")))
+    s.add_argument("--threads", type=int, default=int(os.environ.get("OMNI_HTTP_THREADS", "16")))
+
+    w = sub.add_parser("worker", help="an RQ worker on Omni's queues, with the scheduler")
+    w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+
+    demo = sub.add_parser("demo", help="the whole loop on this laptop: no Slack, no AWS, no Redis")
+    demo.add_argument("--scenario", default="aurora-stopped")
+    demo.add_argument("--list", action="store_true", help="list the scenarios")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.cmd == "diagnose":
+            return _diagnose(args)
+        module = {"serve": "bot.server", "worker": "workers.worker", "demo": "workers.demo"}[args.cmd]
+        code: int = importlib.import_module(module).main(args)
+        return code
+    except ConfigError as exc:
+        print(f"omni: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except OmniError as exc:
+        print(f"omni: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except KeyboardInterrupt:
+        return 130
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from .aws import ClientPool
+    from .output import to_json, to_text
+    from .registry import runbook_names
+    from .runner import make_context, run_runbooks
+    from .settings import get_settings
+
+    known = runbook_names()
+    if args.area != "all" and args.area not in known:
+        print(f"omni: unknown area {args.area!r}; choose one of: {', '.join([*known, 'all'])}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = get_settings()
+    pool = ClientPool(retry_mode=settings.aws_retry_mode, max_attempts=settings.aws_max_attempts)
+    ctx = make_context(settings, pool, environment=args.environment)
+    names = known if args.area == "all" else [args.area]
+    try:
+        reports = run_runbooks(names, ctx)
+    except UnknownRunbook as exc:
+        print(f"omni: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if all(f.status.value == "error" for r in reports for f in r.findings):
+        print(to_json(reports, single=len(reports) == 1) if args.format == "json" else to_text(reports, colour=False))
+        print("omni: no check could run (credentials, region or endpoint?)", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    if args.format == "json":
+        print(to_json(reports, single=args.area != "all"))
+    else:
+        sys.stdout.write(to_text(reports, colour=sys.stdout.isatty()))
+    return EXIT_FAILED if any(r.failed for r in reports) else EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

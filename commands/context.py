@@ -1,0 +1,154 @@
+"""What a check sees: settings, names, Terraform outputs, AWS, and shared resolvers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from .aws import AwsCaller
+from .errors import AwsCallError, ResourceNotFound
+from .models import Finding, Remediation, Status
+from .names import Names
+from .remediations import propose
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class CheckContext:
+    settings: Settings
+    names: Names
+    region: str
+    aws: AwsCaller
+    outputs: dict[str, Any]
+    now: datetime = field(
+        default_factory=lambda: datetime.now(UTC).replace(second=0, microsecond=0)
+    )
+    _inner: ThreadPoolExecutor | None = None
+
+    # -- concurrency ------------------------------------------------------------------------
+    def gather(self, *fns: Callable[[], Any]) -> list[Any]:
+        """Run independent steps concurrently; re-raise the first error in argument order."""
+        if len(fns) == 1 or self._inner is None:
+            return [fn() for fn in fns]
+        futures = [self._inner.submit(fn) for fn in fns]
+        return [f.result() for f in futures]
+
+    # -- findings ----------------------------------------------------------------------------
+    @staticmethod
+    def finding(
+        status: Status,
+        title: str,
+        detail: str = "",
+        evidence: dict[str, Any] | None = None,
+        remediations: list[Remediation] | None = None,
+    ) -> Finding:
+        return Finding(
+            status=status,
+            title=title,
+            detail=detail,
+            evidence=evidence or {},
+            remediations=remediations or [],
+        )
+
+    propose = staticmethod(propose)
+
+    # -- terraform outputs -------------------------------------------------------------------
+    def output(self, name: str) -> Any | None:
+        value = self.outputs.get(name)
+        return value if value not in ("", [], None) else None
+
+    def output_list(self, name: str) -> list[str]:
+        value = self.output(name)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return [str(v) for v in value]
+
+    # -- metrics -----------------------------------------------------------------------------
+    def metric(
+        self,
+        namespace: str,
+        metric: str,
+        dimensions: dict[str, str],
+        statistics: tuple[str, ...] = ("Average", "Maximum"),
+        minutes: int = 60,
+        period: int = 60,
+    ) -> list[dict[str, Any]]:
+        """Datapoints of one metric over the last ``minutes``, oldest first."""
+        response = self.aws.call(
+            "cloudwatch",
+            "get_metric_statistics",
+            Namespace=namespace,
+            MetricName=metric,
+            Dimensions=[{"Name": k, "Value": v} for k, v in sorted(dimensions.items())],
+            StartTime=self.now - timedelta(minutes=minutes),
+            EndTime=self.now,
+            Period=period,
+            Statistics=list(statistics),
+        )
+        return sorted(response.get("Datapoints", []), key=lambda d: d["Timestamp"])
+
+    # -- shared resolvers (each underlying call is memoised by the AwsCaller) -----------------
+    def aurora_cluster(self) -> dict[str, Any]:
+        name = self.names.aurora_cluster
+        try:
+            clusters = self.aws.call(
+                "rds", "describe_db_clusters", DBClusterIdentifier=name
+            ).get("DBClusters", [])
+        except AwsCallError as exc:
+            if exc.code in {"DBClusterNotFoundFault", "DBClusterNotFound"}:
+                raise ResourceNotFound("Aurora cluster", name, self.where) from exc
+            raise
+        if not clusters:
+            raise ResourceNotFound("Aurora cluster", name, self.where)
+        cluster: dict[str, Any] = clusters[0]
+        return cluster
+
+    def aurora_security_group_ids(self) -> list[str]:
+        from_output = self.output_list("aurora_security_group_id")
+        if from_output:
+            return from_output
+        return [g["VpcSecurityGroupId"] for g in self.aurora_cluster().get("VpcSecurityGroups", [])]
+
+    def ecs_service(self) -> dict[str, Any]:
+        response = self.aws.call(
+            "ecs",
+            "describe_services",
+            cluster=self.names.ecs_cluster,
+            services=[self.names.ecs_service],
+        )
+        services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
+        if not services:
+            raise ResourceNotFound(
+                "ECS service", self.names.ecs_service, f"cluster {self.names.ecs_cluster}, {self.where}"
+            )
+        service: dict[str, Any] = services[0]
+        return service
+
+    def ecs_security_group_ids(self) -> list[str]:
+        from_output = self.output_list("ecs_security_group_id")
+        if from_output:
+            return from_output
+        net = self.ecs_service().get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+        return list(net.get("securityGroups", []))
+
+    def secret_string(self, secret_id: str) -> str:
+        try:
+            value = self.aws.call("secretsmanager", "get_secret_value", SecretId=secret_id)
+        except AwsCallError as exc:
+            if exc.code == "ResourceNotFoundException":
+                raise ResourceNotFound("Secrets Manager secret", secret_id, self.where) from exc
+            raise
+        return str(value.get("SecretString") or "")
+
+    @property
+    def where(self) -> str:
+        return f"region {self.region}"

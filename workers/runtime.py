@@ -1,0 +1,62 @@
+"""What a worker process keeps between jobs: settings, the boto3 client pool, the Slack client.
+
+RQ's default worker forks a work-horse per job, which would rebuild every boto3 client
+(~90 ms each) for every job.  Omni's worker runs jobs in its own process (``SimpleWorker``)
+so the pool built here, warmed at start, serves every job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+
+from bot.slack_client import make_web_client
+from commands.aws import ClientPool
+from commands.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+SERVICES = (
+    "rds", "ec2", "ecs", "secretsmanager", "cloudwatch", "logs", "elbv2", "ecr", "iam",
+    "wafv2", "sns", "dynamodb", "s3",
+)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: ClientPool
+    slack: WebClient
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                settings = get_settings()
+                pool = ClientPool(
+                    retry_mode=settings.aws_retry_mode,
+                    max_attempts=settings.aws_max_attempts,
+                    max_pool_connections=max(settings.aws_max_concurrency * 2, 10),
+                )
+                _runtime = Runtime(settings=settings, pool=pool, slack=make_web_client(settings))
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Install a runtime (the demo and tests build their own)."""
+    global _runtime
+    _runtime = runtime
+
+
+def warm(runtime: Runtime) -> None:
+    runtime.pool.warm(list(SERVICES), runtime.settings.region)
+    logger.info("warmed %d boto3 clients", runtime.pool.created)

@@ -1,0 +1,34 @@
+"""``omni worker``: an RQ worker on Omni's queues, with RQ's scheduler."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
+
+from .runtime import get_runtime, warm
+
+logger = logging.getLogger(__name__)
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
+    )
+    runtime = get_runtime()
+    warm(runtime)
+    redis = Redis.from_url(runtime.settings.redis_url.get_secret_value(), health_check_interval=30)
+    worker = SimpleWorker(
+        [FIXES_QUEUE, DIAGNOSTICS_QUEUE],
+        connection=redis,
+        serializer=JSONSerializer,
+    )
+    logger.info("worker %s listening on %s, %s", worker.name, FIXES_QUEUE, DIAGNOSTICS_QUEUE)
+    worker.work(burst=getattr(args, "burst", False), with_scheduler=True, logging_level="INFO")
+    return 0
