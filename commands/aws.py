@@ -115,7 +115,7 @@ class AwsCaller:
                 for page in client.get_paginator(operation).paginate(**params):
                     items.extend(page.get(result_key, []))
             except (ClientError, BotoCoreError) as exc:
-                raise _to_call_error(service, operation, exc) from exc
+                raise _to_call_error(service, _api_name(client, operation), exc) from exc
             finally:
                 self.calls.append(f"{service}.{operation}")
             return items
@@ -141,7 +141,7 @@ class AwsCaller:
         try:
             response: dict[str, Any] = getattr(client, operation)(**params)
         except (ClientError, BotoCoreError) as exc:
-            error = _to_call_error(service, operation, exc)
+            error = _to_call_error(service, _api_name(client, operation), exc)
             logger.info("aws call failed: %s", error)
             if self._on_call:
                 self._on_call(service, operation, 0.0, error.code)
@@ -154,8 +154,12 @@ class AwsCaller:
         return response
 
 
-def _to_call_error(service: str, operation: str, exc: Exception) -> AwsCallError:
-    op = "".join(part.capitalize() for part in operation.split("_"))
+def _api_name(client: Any, method: str) -> str:
+    """``describe_db_clusters`` → ``DescribeDBClusters`` (botocore's own mapping)."""
+    return str(client.meta.method_to_api_mapping.get(method, method))
+
+
+def _to_call_error(service: str, op: str, exc: Exception) -> AwsCallError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))

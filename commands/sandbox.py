@@ -330,16 +330,30 @@ def _db_reader(stack: Stack) -> None:
     )
 
 
+def replace_metric(stack: Stack, namespace: str, metric: str, dimensions: dict[str, str], values: list[float], unit: str = "None") -> None:
+    """Drop the healthy series of a metric (moto averages datapoints of one minute) and put ``values``."""
+    cw = _backend("cloudwatch", stack)
+    cw.metric_data = [
+        md for md in cw.metric_data
+        if not (getattr(md, "namespace", None) == namespace and getattr(md, "name", None) == metric)
+    ]
+    put_metrics(stack.pool, stack, namespace, metric, dimensions, values, unit)
+
+
 def _db_metrics(stack: Stack, metric: str, values: list[float], unit: str = "None") -> None:
-    put_metrics(stack.pool, stack, "AWS/RDS", metric, {"DBClusterIdentifier": stack.names.aurora_cluster}, values, unit)
+    replace_metric(stack, "AWS/RDS", metric, {"DBClusterIdentifier": stack.names.aurora_cluster}, values, unit)
 
 
 @scenario("db-capacity-pinned", "Aurora Serverless v2 pinned at max ACU with high CPU (guide: Increase Aurora Capacity).", "db")
 def _db_capacity(stack: Stack) -> None:
-    _db_metrics(stack, "ServerlessDatabaseCapacity", [4.0] * 20)
-    _db_metrics(stack, "CPUUtilization", [97.0] * 10, "Percent")
+    _db_metrics(stack, "ServerlessDatabaseCapacity", [1.5] * 40 + [4.0] * 20)
+
+
+@scenario("db-cpu-high", "Aurora CPU above 90% for the last minutes (guide: High database CPU utilization).", "db")
+def _db_cpu(stack: Stack) -> None:
+    _db_metrics(stack, "CPUUtilization", [30.0] * 50 + [96.0] * 10, "Percent")
 
 
 @scenario("db-connections-exhausted", "Connections near 90 per ACU at max capacity (guide: Check Connection Pool Settings).", "db")
 def _db_connections(stack: Stack) -> None:
-    _db_metrics(stack, "DatabaseConnections", [355.0] * 10, "Count")
+    _db_metrics(stack, "DatabaseConnections", [60.0] * 50 + [355.0] * 10, "Count")

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from bot.fakeslack import FakeSlack
+from commands.aws import ClientPool
+from commands.names import Names
+from commands.sandbox import Stack, seed
+from commands.settings import Settings, get_settings
+
+TEST_REDIS_DB = 15
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No developer settings leak into tests; fake AWS credentials for moto."""
+    for key in list(os.environ):
+        if key.startswith(("OMNI_", "SLACK_", "AWS_", "REDIS_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis, an empty database per test."""
+    url = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+    client = Redis.from_url(url)
+    try:
+        client.ping()
+    except Exception as exc:  # pragma: no cover - CI starts Redis
+        pytest.fail(f"real Redis is not running on 127.0.0.1:6379: {exc}")
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(region="us-east-1")
+
+
+@pytest.fixture
+def stack(aws: Any, settings: Settings) -> Stack:
+    """The guide's stack, healthy, in an in-process moto."""
+    import boto3
+
+    pool = ClientPool(boto3.session.Session(), max_attempts=2)
+    return seed(pool, Names.from_settings(settings), settings.region)
+
+
+@pytest.fixture
+def postgres_dsn() -> str:
+    dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
+    import psycopg
+
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except Exception as exc:  # pragma: no cover - CI starts PostgreSQL
+        pytest.fail(f"real PostgreSQL is not running on 127.0.0.1:5432: {exc}")
+    return dsn
+
+
+def pytest_report_header(config: Any) -> list[str]:
+    return [f"redis-server: {shutil.which('redis-server')}", f"psql: {subprocess.run(['psql', '--version'], capture_output=True, text=True).stdout.strip() if shutil.which('psql') else 'missing'}"]

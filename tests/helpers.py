@@ -1,0 +1,87 @@
+"""Helpers shared by the tests: AWS error injection, free ports, process management."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+class _Http:
+    def __init__(self, status: int) -> None:
+        self.status_code = status
+        self.headers: dict[str, str] = {}
+        self.content = b""
+
+
+def fail_call(session: boto3.session.Session, service_id: str, operation: str, code: str = "AccessDeniedException", status: int = 403, message: str = "User is not authorized") -> None:
+    """Make every ``service_id.Operation`` call made through ``session``'s clients fail.
+
+    Registered on ``before-call``, so it short-circuits before the request is sent (no retry).
+    Must be called before the pool builds the client.
+    """
+
+    def handler(**kwargs: Any) -> tuple[_Http, dict[str, Any]]:
+        return _Http(status), {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "test"},
+        }
+
+    session.events.register(f"before-call.{service_id}.{operation}", handler)
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except Exception as exc:  # not up yet
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not come up: {last}")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A child environment with none of the developer's AWS or Slack settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "OMNI_", "REDIS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "commands.cli", *args], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

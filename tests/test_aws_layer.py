@@ -1,0 +1,77 @@
+"""The AWS layer: clients built once, calls shared between checks, independent calls overlap."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import boto3
+
+from commands.aws import AwsCaller, ClientPool
+from commands.runner import make_context, run_runbook
+from commands.sandbox import Stack
+from commands.settings import Settings
+
+
+def _recording_session(delay_s: float) -> tuple[boto3.session.Session, list[tuple[str, float, float]]]:
+    """A session whose every call sleeps ``delay_s`` and is recorded with start/end times."""
+    session = boto3.session.Session()
+    log: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+    starts: dict[int, float] = {}
+
+    def before(model: Any, **_: Any) -> None:
+        starts[threading.get_ident()] = time.monotonic()
+        time.sleep(delay_s)
+
+    def after(model: Any, **_: Any) -> None:
+        with lock:
+            log.append((model.name, starts.pop(threading.get_ident(), 0.0), time.monotonic()))
+
+    session.events.register("before-call", before)
+    session.events.register("after-call", after)
+    return session, log
+
+
+def test_pool_builds_each_client_once() -> None:
+    pool = ClientPool(boto3.session.Session())
+    clients = {id(pool.client("rds", "us-east-1")) for _ in range(5)}
+    assert len(clients) == 1 and pool.created == 1
+    pool.client("rds", "eu-west-1")
+    assert pool.created == 2
+
+
+def test_concurrent_identical_calls_are_made_once(stack: Stack) -> None:
+    session, log = _recording_session(0.2)
+    caller = AwsCaller(ClientPool(session), "us-east-1")
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(caller.call("rds", "describe_db_clusters", DBClusterIdentifier=stack.names.aurora_cluster)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(r == results[0] for r in results)
+    assert [name for name, *_ in log] == ["DescribeDBClusters"]
+
+
+def test_db_runbook_calls_overlap_and_are_not_repeated(settings: Settings, stack: Stack) -> None:
+    session, log = _recording_session(0.1)
+    pool = ClientPool(session, max_attempts=2)
+    report = run_runbook("db", make_context(settings, pool, outputs=stack.outputs))
+    assert not report.failed
+    names = [name for name, *_ in log]
+    # shared calls are made once per run
+    assert names.count("DescribeDBClusters") == 1
+    assert names.count("GetSecretValue") == 1
+    # independent calls were in flight at the same time
+    peak = max(sum(1 for _, s, e in log if s <= t < e) for _, t, _ in log)
+    assert peak >= 3, log
+    # the longest dependent chain is 2 calls (cluster → security groups), not the sum
+    first_start = min(s for _, s, _ in log)
+    last_end = max(e for _, _, e in log)
+    chain_calls = round((last_end - first_start) / 0.1)
+    assert chain_calls < len(log), (chain_calls, len(log))
