@@ -63,7 +63,9 @@ def register_error_handler(app: App) -> None:
             return
         logger.error(
             "unhandled error in listener: %s: %s (type=%s)",
-            type(error).__name__, error, body.get("type") or body.get("command"),
+            type(error).__name__,
+            error,
+            body.get("type") or body.get("command"),
         )
 
 
@@ -95,7 +97,11 @@ def register_commands(app: App, deps: Deps) -> None:
             )
         except SlackApiError as exc:
             error = exc.response.get("error")
-            hint = " Invite me first: `/invite @Omni`." if error in {"not_in_channel", "channel_not_found"} else ""
+            hint = (
+                " Invite me first: `/invite @Omni`."
+                if error in {"not_in_channel", "channel_not_found"}
+                else ""
+            )
             respond(response_type="ephemeral", text=f":x: I could not post here ({error}).{hint}")
             return
         request = {
@@ -112,8 +118,14 @@ def register_commands(app: App, deps: Deps) -> None:
             client.chat_update(
                 channel=channel,
                 ts=root["ts"],
-                text=render.error_text(f"Diagnosing {cmd.area}", "Omni's queue (Redis) is unreachable; nothing was started. Try again."),
+                text=render.error_text(
+                    f"Diagnosing {cmd.area}",
+                    "Omni's queue (Redis) is unreachable; nothing was started. Try again.",
+                ),
             )
-            respond(response_type="ephemeral", text=":x: Could not queue the diagnosis: Redis is unreachable.")
+            respond(
+                response_type="ephemeral",
+                text=":x: Could not queue the diagnosis: Redis is unreachable.",
+            )
 
     app.command("/omni")(ack=ack_omni, lazy=[start_diagnosis])

@@ -8,6 +8,7 @@ URLs (``/response/<id>``) are recorded too.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -70,11 +71,11 @@ class FakeSlack:
                     body = dict(parse_qsl(raw))
                     for key in ("blocks", "attachments"):
                         if isinstance(body.get(key), str):
-                            try:
+                            with contextlib.suppress(ValueError):
                                 body[key] = json.loads(body[key])
-                            except ValueError:
-                                pass
-                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ") or body.get("token")
+                token = (self.headers.get("Authorization") or "").removeprefix(
+                    "Bearer "
+                ) or body.get("token")
                 method = self.path.strip("/").split("?")[0].removeprefix("api/")
                 status, headers, answer = fake._answer(method, body, token)
                 payload = json.dumps(answer).encode()
@@ -90,13 +91,15 @@ class FakeSlack:
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, name="fake-slack", daemon=True
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/api/"
+        return f"http://{host!s}:{port}/api/"
 
     def start(self) -> FakeSlack:
         self._thread.start()
@@ -123,7 +126,8 @@ class FakeSlack:
         with self._lock:
             calls = list(self.calls)
         return [
-            c for c in calls
+            c
+            for c in calls
             if (method is None or c.method == method)
             and all(c.body.get(k) == v for k, v in where.items())
         ]
@@ -141,7 +145,9 @@ class FakeSlack:
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
-    def _answer(self, method: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _answer(
+        self, method: str, body: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self._lock:
             self.calls.append(Call(method, body, token))
             if self._failures and not method.startswith("response/") and method != "auth.test":
@@ -149,15 +155,33 @@ class FakeSlack:
                 error = "ratelimited" if status == 429 else "internal_error"
                 return status, headers, {"ok": False, "error": error}
         if method == "auth.test":
-            return 200, {}, {"ok": True, "url": "https://omni-test.slack.com/", "team": "Omni Test",
-                             "user": "omni", "team_id": "T111", "user_id": BOT_USER_ID, "bot_id": BOT_ID}
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "url": "https://omni-test.slack.com/",
+                    "team": "Omni Test",
+                    "user": "omni",
+                    "team_id": "T111",
+                    "user_id": BOT_USER_ID,
+                    "bot_id": BOT_ID,
+                },
+            )
         if method == "chat.postMessage":
             channel = body.get("channel")
             if not channel:
                 return 200, {}, {"ok": False, "error": "channel_not_found"}
             ts = self._next_ts()
-            message = {"type": "message", "ts": ts, "text": body.get("text", ""), "bot_id": BOT_ID,
-                       "user": BOT_USER_ID, "blocks": body.get("blocks"), "thread_ts": body.get("thread_ts")}
+            message = {
+                "type": "message",
+                "ts": ts,
+                "text": body.get("text", ""),
+                "bot_id": BOT_ID,
+                "user": BOT_USER_ID,
+                "blocks": body.get("blocks"),
+                "thread_ts": body.get("thread_ts"),
+            }
             with self._lock:
                 self.messages[(channel, ts)] = message
             return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": message}
@@ -166,8 +190,14 @@ class FakeSlack:
             with self._lock:
                 if key not in self.messages:
                     return 200, {}, {"ok": False, "error": "message_not_found"}
-                self.messages[key].update({"text": body.get("text", ""), "blocks": body.get("blocks")})  # type: ignore[index]
-            return 200, {}, {"ok": True, "channel": key[0], "ts": key[1], "text": body.get("text", "")}
+                self.messages[key].update(
+                    {"text": body.get("text", ""), "blocks": body.get("blocks")}
+                )
+            return (
+                200,
+                {},
+                {"ok": True, "channel": key[0], "ts": key[1], "text": body.get("text", "")},
+            )
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": self._next_ts()}
         if method == "usergroups.users.list":
@@ -176,9 +206,13 @@ class FakeSlack:
                 return 200, {}, {"ok": False, "error": "no_such_subteam"}
             return 200, {}, {"ok": True, "users": users}
         if method == "conversations.replies":
-            channel, ts = body.get("channel"), body.get("ts")
+            channel, ts = str(body.get("channel")), str(body.get("ts"))
             with self._lock:
-                replies = [m for (c, _), m in self.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]
+                replies = [
+                    m
+                    for (c, _), m in self.messages.items()
+                    if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
+                ]
             return 200, {}, {"ok": True, "messages": sorted(replies, key=lambda m: m["ts"])}
         if method.startswith("response/"):
             return 200, {}, {"ok": True}
@@ -188,10 +222,16 @@ class FakeSlack:
     def roots(self, channel: str) -> list[dict[str, Any]]:
         """Top-level messages the bot posted in ``channel``, oldest first."""
         with self._lock:
-            msgs = [m for (c, _), m in self.messages.items() if c == channel and not m.get("thread_ts")]
+            msgs = [
+                m for (c, _), m in self.messages.items() if c == channel and not m.get("thread_ts")
+            ]
         return sorted(msgs, key=lambda m: m["ts"])
 
     def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
         with self._lock:
-            msgs = [m for (c, _), m in self.messages.items() if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]
+            msgs = [
+                m
+                for (c, _), m in self.messages.items()
+                if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
+            ]
         return sorted(msgs, key=lambda m: (m["ts"] != ts, m["ts"]))

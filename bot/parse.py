@@ -31,7 +31,9 @@ def parse(text: str | None, known_areas: tuple[str, ...] = AREAS) -> Command:
         env = None
         if len(rest) >= 2:
             if not _ENV_RE.match(rest[1]) or len(rest) > 2:
-                return Command("help", problem=f"cannot read environment `{' '.join(rest[1:])[:40]}`")
+                return Command(
+                    "help", problem=f"cannot read environment `{' '.join(rest[1:])[:40]}`"
+                )
             env = rest[1]
         return Command("diagnose", area=area, environment=env)
     return Command("help", problem=f"unknown subcommand `{verb[:40]}`")

@@ -1,4 +1,7 @@
-"""Enqueueing work for the workers: RQ, JSON serializer, by dotted path (bot never imports workers)."""
+"""Enqueueing work for the workers: RQ, JSON serializer, by dotted path.
+
+The bot never imports ``workers``: jobs are named by their dotted path.
+"""
 
 from __future__ import annotations
 
@@ -64,5 +67,7 @@ class Enqueuer:
         except RedisError as exc:
             logger.warning("enqueue failed: %s", type(exc).__name__)
             raise QueueUnavailable(str(exc)) from exc
-        logger.info("enqueued %s area=%s channel=%s", job_id, request.get("area"), request.get("channel"))
+        logger.info(
+            "enqueued %s area=%s channel=%s", job_id, request.get("area"), request.get("channel")
+        )
         return job_id

@@ -63,9 +63,12 @@ def root_text(area: str, environment: str, user: str) -> str:
 
 def verdict_text(report: Report, user: str | None) -> str:
     asked = f", asked by <@{user}>" if user else ""
+    verdict = " ".join(report.verdict().split())
+    if len(verdict) > 250:
+        verdict = verdict[:249] + "…"
     return (
         f"{EMOJI[report.worst if report.findings else Status.OK]} *{report.runbook}* in "
-        f"*{report.environment}*: {report.verdict()} ({report.duration_ms} ms){asked}"
+        f"*{report.environment}*: {verdict} ({report.duration_ms} ms){asked}"
     )
 
 
@@ -122,7 +125,9 @@ def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
     messages.append(current)
     out = []
     for i, blocks in enumerate(messages):
-        fallback = f"{report.runbook}: {report.verdict()}" + (f" ({i + 1}/{len(messages)})" if len(messages) > 1 else "")
+        fallback = f"{report.runbook}: {report.verdict()}" + (
+            f" ({i + 1}/{len(messages)})" if len(messages) > 1 else ""
+        )
         out.append((fallback, [b.to_dict() for b in blocks]))
     return out
 

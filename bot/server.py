@@ -85,7 +85,10 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, thread
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
     )
     settings = get_settings()
     settings.require_slack()
@@ -94,7 +97,7 @@ def main(args: argparse.Namespace) -> int:
 
         bolt = create_app(settings)
         logger.info("starting in Socket Mode")
-        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()
+        SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
         return 0
     logger.info("serving HTTP on %s:%s", args.host, args.port)
     return _run_gunicorn(settings, args.host, args.port, args.workers, args.threads)

@@ -10,7 +10,13 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 
 
-def signed_headers(secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/x-www-form-urlencoded") -> dict[str, str]:
+def signed_headers(
+    secret: str,
+    body: str,
+    *,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
     ts = str(timestamp if timestamp is not None else int(time.time()))
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return {
@@ -20,7 +26,14 @@ def signed_headers(secret: str, body: str, *, timestamp: int | None = None, cont
     }
 
 
-def slash_command_body(text: str, *, user: str = "U0ONCALL", channel: str = "C0INCIDENT", response_url: str = "https://hooks.slack.com/commands/T111/1/x", trigger_id: str | None = None) -> str:
+def slash_command_body(
+    text: str,
+    *,
+    user: str = "U0ONCALL",
+    channel: str = "C0INCIDENT",
+    response_url: str = "https://hooks.slack.com/commands/T111/1/x",
+    trigger_id: str | None = None,
+) -> str:
     return urlencode(
         {
             "token": "unused-verification-token",
@@ -42,6 +55,13 @@ def slash_command_body(text: str, *, user: str = "U0ONCALL", channel: str = "C0I
 
 def event_body(event: dict[str, Any], event_id: str = "Ev0001") -> str:
     return json.dumps(
-        {"token": "unused", "team_id": "T111", "api_app_id": "A0OMNI", "type": "event_callback",
-         "event_id": event_id, "event_time": int(time.time()), "event": event}
+        {
+            "token": "unused",
+            "team_id": "T111",
+            "api_app_id": "A0OMNI",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": event,
+        }
     )

@@ -42,7 +42,7 @@ class ClientPool:
     ) -> None:
         self._session = session or boto3.session.Session()
         self._config = Config(
-            retries={"mode": retry_mode, "max_attempts": max_attempts},  # type: ignore[typeddict-item]
+            retries={"mode": retry_mode, "max_attempts": max_attempts},
             connect_timeout=5,
             read_timeout=20,
             max_pool_connections=max_pool_connections,
@@ -98,14 +98,13 @@ class AwsCaller:
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Make (or share) one API call; ``operation`` is the snake_case boto3 method name."""
-        return self._memoised(
+        result: dict[str, Any] = self._memoised(
             _key(service, operation, params),
             lambda: self._invoke(service, operation, params),
         )
+        return result
 
-    def paginate(
-        self, service: str, operation: str, result_key: str, **params: Any
-    ) -> list[Any]:
+    def paginate(self, service: str, operation: str, result_key: str, **params: Any) -> list[Any]:
         """All pages of a paginated call, with ``result_key`` concatenated."""
 
         def run() -> list[Any]:
@@ -162,7 +161,9 @@ def _api_name(client: Any, method: str) -> str:
 def _to_call_error(service: str, op: str, exc: Exception) -> AwsCallError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        code = str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+        code = str(
+            err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        )
         message = str(err.get("Message") or exc)
         return AwsCallError(service, op, code, message)
     return AwsCallError(service, op, type(exc).__name__, str(exc))

@@ -100,9 +100,9 @@ class CheckContext:
     def aurora_cluster(self) -> dict[str, Any]:
         name = self.names.aurora_cluster
         try:
-            clusters = self.aws.call(
-                "rds", "describe_db_clusters", DBClusterIdentifier=name
-            ).get("DBClusters", [])
+            clusters = self.aws.call("rds", "describe_db_clusters", DBClusterIdentifier=name).get(
+                "DBClusters", []
+            )
         except AwsCallError as exc:
             if exc.code in {"DBClusterNotFoundFault", "DBClusterNotFound"}:
                 raise ResourceNotFound("Aurora cluster", name, self.where) from exc
@@ -128,7 +128,9 @@ class CheckContext:
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
             raise ResourceNotFound(
-                "ECS service", self.names.ecs_service, f"cluster {self.names.ecs_cluster}, {self.where}"
+                "ECS service",
+                self.names.ecs_service,
+                f"cluster {self.names.ecs_cluster}, {self.where}",
             )
         service: dict[str, Any] = services[0]
         return service

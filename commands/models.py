@@ -77,7 +77,9 @@ class Report(BaseModel):
         errors = [f for f in self.findings if f.status is Status.ERROR]
         warns = [f for f in self.findings if f.status is Status.WARN]
         if fails:
-            head = fails[0].title
+            head = " ".join(fails[0].title.split())
+            if len(head) > 150:
+                head = head[:149] + "…"
             more = len(fails) - 1
             return f"{head}" + (f" (+{more} more failing)" if more else "")
         if errors:

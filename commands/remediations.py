@@ -28,66 +28,98 @@ CATALOGUE: dict[str, FixSpec] = {
     spec.id: spec
     for spec in (
         FixSpec(
-            "rds.start_cluster", "Start the Aurora cluster", Risk.LOW, "rds:StartDBCluster",
+            "rds.start_cluster",
+            "Start the Aurora cluster",
+            Risk.LOW,
+            "rds:StartDBCluster",
             "Nothing to change: a stopped cluster is not Terraform drift. If it was stopped on "
             "purpose (cost), make sure nothing stops it again during business hours.",
         ),
         FixSpec(
-            "ecs.force_new_deployment", "Force a new ECS deployment", Risk.LOW,
-            "ecs:UpdateService", "Nothing to change: the service definition is unchanged.",
+            "ecs.force_new_deployment",
+            "Force a new ECS deployment",
+            Risk.LOW,
+            "ecs:UpdateService",
+            "Nothing to change: the service definition is unchanged.",
         ),
         FixSpec(
-            "elbv2.raise_idle_timeout", "Raise the ALB idle timeout", Risk.LOW,
+            "elbv2.raise_idle_timeout",
+            "Raise the ALB idle timeout",
+            Risk.LOW,
             "elbv2:ModifyLoadBalancerAttributes",
             "Set `idle_timeout` on the aws_lb resource in the alb module to the new value.",
         ),
         FixSpec(
-            "sns.send_test_notification", "Publish a test notification", Risk.LOW, "sns:Publish",
+            "sns.send_test_notification",
+            "Publish a test notification",
+            Risk.LOW,
+            "sns:Publish",
             "Nothing to change.",
         ),
         FixSpec(
-            "cloudwatch.enable_alarm_actions", "Re-enable alarm actions", Risk.LOW,
+            "cloudwatch.enable_alarm_actions",
+            "Re-enable alarm actions",
+            Risk.LOW,
             "cloudwatch:EnableAlarmActions",
             "Make sure `actions_enabled = true` on the aws_cloudwatch_metric_alarm resources.",
         ),
         FixSpec(
-            "ecs.scale_service", "Scale the ECS service", Risk.MEDIUM, "ecs:UpdateService",
+            "ecs.scale_service",
+            "Scale the ECS service",
+            Risk.MEDIUM,
+            "ecs:UpdateService",
             "Set `desired_count` on the aws_ecs_service (or the autoscaling min) to the new value.",
         ),
         FixSpec(
-            "ecs.increase_task_memory", "Register a task definition with more memory",
-            Risk.MEDIUM, "ecs:RegisterTaskDefinition + ecs:UpdateService",
+            "ecs.increase_task_memory",
+            "Register a task definition with more memory",
+            Risk.MEDIUM,
+            "ecs:RegisterTaskDefinition + ecs:UpdateService",
             "Set `memory` (and `cpu` if it changed) on the aws_ecs_task_definition in the ecs "
             "module to the new values.",
         ),
         FixSpec(
-            "rds.raise_max_capacity", "Raise Aurora Serverless v2 max capacity", Risk.MEDIUM,
+            "rds.raise_max_capacity",
+            "Raise Aurora Serverless v2 max capacity",
+            Risk.MEDIUM,
             "rds:ModifyDBCluster",
             "Set `aurora_max_capacity` in terraform.tfvars (serverlessv2_scaling_configuration "
             "max_capacity) to the new value.",
         ),
         FixSpec(
-            "cloudwatch.disable_alarm_actions", "Mute alarm actions for a while", Risk.MEDIUM,
+            "cloudwatch.disable_alarm_actions",
+            "Mute alarm actions for a while",
+            Risk.MEDIUM,
             "cloudwatch:DisableAlarmActions",
             "Nothing to change for a temporary mute; to change the alarm for good, edit its "
             "threshold in modules/alarms/main.tf.",
         ),
         FixSpec(
-            "ec2.allow_ecs_to_aurora", "Allow the ECS tasks to reach Aurora", Risk.HIGH,
+            "ec2.allow_ecs_to_aurora",
+            "Allow the ECS tasks to reach Aurora",
+            Risk.HIGH,
             "ec2:AuthorizeSecurityGroupIngress",
             "Restore `aws_security_group_rule.aurora_from_ecs` (ingress 5432 from the ECS "
             "security group) and apply.",
         ),
         FixSpec(
-            "wafv2.allowlist_ip", "Allow-list an IP in WAF", Risk.HIGH, "wafv2:UpdateIPSet",
+            "wafv2.allowlist_ip",
+            "Allow-list an IP in WAF",
+            Risk.HIGH,
+            "wafv2:UpdateIPSet",
             "Add the address to the allow-list IP set in modules/waf/main.tf.",
         ),
         FixSpec(
-            "wafv2.raise_rate_limit", "Raise the WAF rate limit", Risk.HIGH, "wafv2:UpdateWebACL",
+            "wafv2.raise_rate_limit",
+            "Raise the WAF rate limit",
+            Risk.HIGH,
+            "wafv2:UpdateWebACL",
             "Change `rate_based_statement.limit` in modules/waf/main.tf to the new value.",
         ),
         FixSpec(
-            "terraform.release_state_lock", "Release the stale Terraform state lock", Risk.HIGH,
+            "terraform.release_state_lock",
+            "Release the stale Terraform state lock",
+            Risk.HIGH,
             "dynamodb:DeleteItem (conditional on LockID and Info)",
             "Nothing to change; equivalent to `terraform force-unlock <LOCK_ID>`.",
         ),
@@ -102,7 +134,7 @@ def propose(fix_id: str, **params: Any) -> Remediation:
 
 
 def describe_call(remediation: Remediation) -> str:
-    """The exact call a remediation makes, e.g. ``rds:StartDBCluster {"DBClusterIdentifier": …}``."""
+    """The exact call a remediation makes: ``rds:StartDBCluster {"DBClusterIdentifier": …}``."""
     spec = CATALOGUE[remediation.id]
     return f"{spec.api} {json.dumps(remediation.params, sort_keys=True, default=str)}"
 

@@ -29,9 +29,7 @@ def make_context(
 
     region = settings.region
     if outputs is None:
-        outputs = load_outputs(
-            settings.terraform_outputs, lambda: pool.client("s3", region)
-        )
+        outputs = load_outputs(settings.terraform_outputs, lambda: pool.client("s3", region))
     return CheckContext(
         settings=settings,
         names=Names.from_settings(settings, environment),
@@ -46,8 +44,10 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> Finding:
     try:
         finding = spec.fn(ctx)
     except AwsCallError as exc:
-        what = "throttled past retries" if exc.throttled else (
-            "access denied" if exc.access_denied else "AWS error"
+        what = (
+            "throttled past retries"
+            if exc.throttled
+            else ("access denied" if exc.access_denied else "AWS error")
         )
         finding = Finding(
             status=Status.ERROR,
@@ -94,7 +94,9 @@ def run_runbooks(
     unique: dict[str, CheckSpec] = {s.id: s for specs in plan.values() for s in specs}
 
     started = time.monotonic()
-    outer = ThreadPoolExecutor(max_workers=min(workers, max(len(unique), 1)), thread_name_prefix="omni-check")
+    outer = ThreadPoolExecutor(
+        max_workers=min(workers, max(len(unique), 1)), thread_name_prefix="omni-check"
+    )
     inner = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omni-aws")
     ctx._inner = inner
     futures: dict[str, Future[Finding]] = {

@@ -34,9 +34,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     project: str = Field("omnirapeutic", validation_alias=_env("OMNI_PROJECT", "project"))
-    environment: str = Field(
-        "production", validation_alias=_env("OMNI_ENVIRONMENT", "environment")
-    )
+    environment: str = Field("production", validation_alias=_env("OMNI_ENVIRONMENT", "environment"))
     region: str = Field(
         "us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "region")
     )

@@ -37,8 +37,10 @@ def parse_outputs(document: dict[str, Any]) -> dict[str, Any]:
     a state file gives ``{"version": 4, ..., "outputs": {name: {"value": v, "type": t}}}``.
     Sensitive outputs are dropped: Omni never needs them and must never print them.
     """
-    if "outputs" in document and isinstance(document["outputs"], dict) and (
-        "version" in document or "terraform_version" in document or "resources" in document
+    if (
+        "outputs" in document
+        and isinstance(document["outputs"], dict)
+        and ("version" in document or "terraform_version" in document or "resources" in document)
     ):
         document = document["outputs"]
     out: dict[str, Any] = {}

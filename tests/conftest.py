@@ -15,6 +15,7 @@ from commands.names import Names
 from commands.sandbox import Stack, seed
 from commands.settings import Settings, get_settings
 
+pytest_plugins = ["tests.e2e"]
 TEST_REDIS_DB = 15
 
 
@@ -88,4 +89,7 @@ def postgres_dsn() -> str:
 
 
 def pytest_report_header(config: Any) -> list[str]:
-    return [f"redis-server: {shutil.which('redis-server')}", f"psql: {subprocess.run(['psql', '--version'], capture_output=True, text=True).stdout.strip() if shutil.which('psql') else 'missing'}"]
+    psql = shutil.which("psql")
+    out = subprocess.run([psql, "--version"], capture_output=True, text=True) if psql else None
+    version = out.stdout.strip() if out else "missing"
+    return [f"redis-server: {shutil.which('redis-server')}", f"psql: {version}"]

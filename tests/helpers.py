@@ -26,7 +26,14 @@ class _Http:
         self.content = b""
 
 
-def fail_call(session: boto3.session.Session, service_id: str, operation: str, code: str = "AccessDeniedException", status: int = 403, message: str = "User is not authorized") -> None:
+def fail_call(
+    session: boto3.session.Session,
+    service_id: str,
+    operation: str,
+    code: str = "AccessDeniedException",
+    status: int = 403,
+    message: str = "User is not authorized",
+) -> None:
     """Make every ``service_id.Operation`` call made through ``session``'s clients fail.
 
     Registered on ``before-call``, so it short-circuits before the request is sent (no retry).
@@ -65,7 +72,11 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """A child environment with none of the developer's AWS or Slack settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "OMNI_", "REDIS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "SLACK_", "OMNI_", "REDIS_"))
+    }
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
@@ -74,7 +85,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "commands.cli", *args], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "commands.cli", *args],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
         try:
             yield proc
         finally:

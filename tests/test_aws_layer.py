@@ -14,7 +14,9 @@ from commands.sandbox import Stack
 from commands.settings import Settings
 
 
-def _recording_session(delay_s: float) -> tuple[boto3.session.Session, list[tuple[str, float, float]]]:
+def _recording_session(
+    delay_s: float,
+) -> tuple[boto3.session.Session, list[tuple[str, float, float]]]:
     """A session whose every call sleeps ``delay_s`` and is recorded with start/end times."""
     session = boto3.session.Session()
     log: list[tuple[str, float, float]] = []
@@ -47,7 +49,13 @@ def test_concurrent_identical_calls_are_made_once(stack: Stack) -> None:
     caller = AwsCaller(ClientPool(session), "us-east-1")
     results: list[Any] = []
     threads = [
-        threading.Thread(target=lambda: results.append(caller.call("rds", "describe_db_clusters", DBClusterIdentifier=stack.names.aurora_cluster)))
+        threading.Thread(
+            target=lambda: results.append(
+                caller.call(
+                    "rds", "describe_db_clusters", DBClusterIdentifier=stack.names.aurora_cluster
+                )
+            )
+        )
         for _ in range(8)
     ]
     for t in threads:

@@ -40,7 +40,9 @@ def test_healthy_stack_has_no_failures(settings: Settings, stack: Stack) -> None
     report = _run(settings, stack)
     assert {f.check for f in report.findings} == {s.id for s in checks_for("db")}
     for f in report.findings:
-        expected = Status.SKIPPED if f.check in {"db.slow_queries", "db.top_statements"} else Status.OK
+        expected = (
+            Status.SKIPPED if f.check in {"db.slow_queries", "db.top_statements"} else Status.OK
+        )
         assert f.status is expected, (f.check, f.status, f.title, f.detail)
     assert not report.failed
 
@@ -64,12 +66,22 @@ def test_aws_error_becomes_error_finding(settings: Settings, stack: Stack, check
     assert operation in finding.detail and "AccessDenied" in finding.detail
     assert finding.evidence["failed_call"].endswith(operation)
     # the other checks still report
-    assert any(f.status is Status.OK for f in report.findings if f.check != check_id) or service == "rds"
+    assert (
+        any(f.status is Status.OK for f in report.findings if f.check != check_id)
+        or service == "rds"
+    )
 
 
 def test_throttled_call_says_so(settings: Settings, stack: Stack) -> None:
     session = boto3.session.Session()
-    fail_call(session, "secrets-manager", "GetSecretValue", code="ThrottlingException", status=400, message="Rate exceeded")
+    fail_call(
+        session,
+        "secrets-manager",
+        "GetSecretValue",
+        code="ThrottlingException",
+        status=400,
+        message="Rate exceeded",
+    )
     finding = _finding(_run(settings, stack, session), "db.endpoint_config")
     assert finding.status is Status.ERROR
     assert "throttled" in finding.title
@@ -81,17 +93,27 @@ def test_stopped_cluster_proposes_start_with_exact_params(settings: Settings, st
     assert finding.title == "Aurora cluster is stopped"
     assert finding.evidence["Status"] == "stopped"
     [fix] = finding.remediations
-    assert (fix.id, fix.risk.value, fix.params) == ("rds.start_cluster", "low", {"DBClusterIdentifier": stack.names.aurora_cluster})
+    assert (fix.id, fix.risk.value, fix.params) == (
+        "rds.start_cluster",
+        "low",
+        {"DBClusterIdentifier": stack.names.aurora_cluster},
+    )
 
 
 def test_missing_ingress_proposes_the_rule(settings: Settings, stack: Stack) -> None:
     apply_scenario("db-sg-missing", stack)
     [fix] = _finding(_run(settings, stack), "db.sg_ingress_from_ecs").remediations
     assert fix.id == "ec2.allow_ecs_to_aurora" and fix.risk.value == "high"
-    assert fix.params == {"GroupId": stack.outputs["aurora_security_group_id"], "SourceSecurityGroupId": stack.outputs["ecs_security_group_id"], "Port": 5432}
+    assert fix.params == {
+        "GroupId": stack.outputs["aurora_security_group_id"],
+        "SourceSecurityGroupId": stack.outputs["ecs_security_group_id"],
+        "Port": 5432,
+    }
 
 
-def test_security_groups_resolved_without_terraform_outputs(settings: Settings, stack: Stack) -> None:
+def test_security_groups_resolved_without_terraform_outputs(
+    settings: Settings, stack: Stack
+) -> None:
     """No outputs file: the groups come from the cluster and the ECS service themselves."""
     pool = ClientPool(boto3.session.Session(), max_attempts=2)
     report = run_runbook("db", make_context(settings, pool, outputs={}))

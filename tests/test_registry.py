@@ -11,15 +11,28 @@ from commands.remediations import CATALOGUE
 
 DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
 DB_CHECKS = {
-    "db.cluster_status", "db.sg_ingress_from_ecs", "db.endpoint_config", "db.serverless_capacity",
-    "db.cpu", "db.connections", "db.slow_queries", "db.top_statements",
+    "db.cluster_status",
+    "db.sg_ingress_from_ecs",
+    "db.endpoint_config",
+    "db.serverless_capacity",
+    "db.cpu",
+    "db.connections",
+    "db.slow_queries",
+    "db.top_statements",
 }
 FIXES = {
-    "rds.start_cluster": "low", "ecs.force_new_deployment": "low", "elbv2.raise_idle_timeout": "low",
-    "sns.send_test_notification": "low", "cloudwatch.enable_alarm_actions": "low",
-    "ecs.scale_service": "medium", "ecs.increase_task_memory": "medium",
-    "rds.raise_max_capacity": "medium", "cloudwatch.disable_alarm_actions": "medium",
-    "ec2.allow_ecs_to_aurora": "high", "wafv2.allowlist_ip": "high", "wafv2.raise_rate_limit": "high",
+    "rds.start_cluster": "low",
+    "ecs.force_new_deployment": "low",
+    "elbv2.raise_idle_timeout": "low",
+    "sns.send_test_notification": "low",
+    "cloudwatch.enable_alarm_actions": "low",
+    "ecs.scale_service": "medium",
+    "ecs.increase_task_memory": "medium",
+    "rds.raise_max_capacity": "medium",
+    "cloudwatch.disable_alarm_actions": "medium",
+    "ec2.allow_ecs_to_aurora": "high",
+    "wafv2.allowlist_ip": "high",
+    "wafv2.raise_rate_limit": "high",
     "terraform.release_state_lock": "high",
 }
 
@@ -30,14 +43,18 @@ def test_every_runbook_module_registers_checks() -> None:
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"commands.runbooks.{info.name}").__name__
-        assert any(spec.module == module for spec in checks.values()), f"{module} registered no check"
+        assert any(spec.module == module for spec in checks.values()), (
+            f"{module} registered no check"
+        )
 
 
 def test_db_runbook_has_every_design_check() -> None:
     assert {s.id for s in checks_for("db")} == DB_CHECKS
     assert "db" in runbook_names()
     # the perf runbook reuses the db load checks
-    assert {"db.cpu", "db.connections", "db.serverless_capacity"} <= {s.id for s in checks_for("perf")}
+    assert {"db.cpu", "db.connections", "db.serverless_capacity"} <= {
+        s.id for s in checks_for("perf")
+    }
 
 
 def test_fix_catalogue_matches_design() -> None:

@@ -77,7 +77,9 @@ def test_bad_role_bindings_fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
         ("xoxb-1-real", "changeme", "SLACK_SIGNING_SECRET"),
     ],
 )
-def test_require_slack_names_the_variable(token: str | None, secret: str | None, named: str) -> None:
+def test_require_slack_names_the_variable(
+    token: str | None, secret: str | None, named: str
+) -> None:
     s = Settings(
         slack_bot_token=SecretStr(token) if token else None,
         slack_signing_secret=SecretStr(secret) if secret else None,
@@ -87,7 +89,9 @@ def test_require_slack_names_the_variable(token: str | None, secret: str | None,
 
 
 def test_secrets_are_not_printed() -> None:
-    s = Settings(slack_bot_token=SecretStr("xoxb-very-secret"), slack_signing_secret=SecretStr("sig-secret"))
+    s = Settings(
+        slack_bot_token=SecretStr("xoxb-very-secret"), slack_signing_secret=SecretStr("sig-secret")
+    )
     assert "xoxb-very-secret" not in repr(s) and "sig-secret" not in str(s.model_dump())
 
 
@@ -95,7 +99,14 @@ def test_secrets_are_not_printed() -> None:
 def test_serve_stops_at_start_naming_the_variable(missing: str) -> None:
     env = clean_env(SLACK_BOT_TOKEN="xoxb-1-2-abc", SLACK_SIGNING_SECRET="0123abcd")
     del env[missing]
-    out = subprocess.run([sys.executable, "-m", "commands.cli", "serve", "--port", "1"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "serve", "--port", "1"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 3
     assert missing in out.stderr
 
@@ -103,6 +114,13 @@ def test_serve_stops_at_start_naming_the_variable(missing: str) -> None:
 def test_diagnose_needs_no_slack_settings() -> None:
     # Unknown area is a usage error, decided before any Slack or AWS setting is looked at.
     env = clean_env()
-    out = subprocess.run([sys.executable, "-m", "commands.cli", "diagnose", "nope"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "diagnose", "nope"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "SLACK" not in out.stderr

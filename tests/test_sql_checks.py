@@ -22,9 +22,14 @@ PASSWORD = "diag-pw-Zq81"  # trust auth ignores it; it must never appear in a fi
 
 
 def _report(settings: Settings, stack: Stack, dsn: str) -> Any:
-    boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name=DIAG_SECRET, SecretString=dsn)
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name=DIAG_SECRET, SecretString=dsn
+    )
     s = settings.model_copy(update={"db_diag_secret": DIAG_SECRET})
-    return run_runbook("db", make_context(s, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs))
+    return run_runbook(
+        "db",
+        make_context(s, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs),
+    )
 
 
 def _finding(report: Any, check: str) -> Any:
@@ -35,6 +40,7 @@ def _finding(report: Any, check: str) -> Any:
 def sleeping_query(postgres_dsn: str) -> Any:
     conn = psycopg.connect(postgres_dsn, autocommit=True)
     pid = conn.info.backend_pid
+
     def sleep() -> None:
         with contextlib.suppress(psycopg.errors.QueryCanceled):
             conn.execute("SELECT pg_sleep(20) /* omni-test-sleep */")
@@ -49,7 +55,9 @@ def sleeping_query(postgres_dsn: str) -> Any:
     conn.close()
 
 
-def test_slow_query_found(settings: Settings, stack: Stack, sleeping_query: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_query_found(
+    settings: Settings, stack: Stack, sleeping_query: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OMNI_SLOW_QUERY_S", "1")
     dsn = f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/postgres"
     report = _report(settings, stack, dsn)
@@ -62,7 +70,9 @@ def test_slow_query_found(settings: Settings, stack: Stack, sleeping_query: int,
     assert PASSWORD not in report.model_dump_json()
 
 
-def test_no_slow_query(settings: Settings, stack: Stack, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_slow_query(
+    settings: Settings, stack: Stack, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OMNI_SLOW_QUERY_S", "3600")
     finding = _finding(_report(settings, stack, postgres_dsn), "db.slow_queries")
     assert finding.status is Status.OK
@@ -70,8 +80,15 @@ def test_no_slow_query(settings: Settings, stack: Stack, postgres_dsn: str, monk
 
 def test_top_statements(settings: Settings, stack: Stack, postgres_dsn: str) -> None:
     with psycopg.connect(postgres_dsn) as conn:
-        loaded = "pg_stat_statements" in str(conn.execute("SHOW shared_preload_libraries").fetchone()[0])  # type: ignore[index]
-        installed = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'").fetchone() is not None
+        loaded = "pg_stat_statements" in str(
+            conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+        )  # type: ignore[index]
+        installed = (
+            conn.execute(
+                "SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'"
+            ).fetchone()
+            is not None
+        )
     finding = _finding(_report(settings, stack, postgres_dsn), "db.top_statements")
     if loaded and installed:
         assert finding.status in (Status.OK, Status.WARN)
@@ -81,7 +98,9 @@ def test_top_statements(settings: Settings, stack: Stack, postgres_dsn: str) -> 
         assert "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" in finding.detail
 
 
-def test_unreachable_database_is_an_error_without_the_password(settings: Settings, stack: Stack) -> None:
+def test_unreachable_database_is_an_error_without_the_password(
+    settings: Settings, stack: Stack
+) -> None:
     report = _report(settings, stack, f"postgresql://omni:{PASSWORD}@127.0.0.1:1/omni")
     finding = _finding(report, "db.slow_queries")
     assert finding.status is Status.ERROR
@@ -90,7 +109,12 @@ def test_unreachable_database_is_an_error_without_the_password(settings: Setting
 
 
 def test_sql_checks_skipped_without_the_secret(settings: Settings, stack: Stack) -> None:
-    report = run_runbook("db", make_context(settings, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs))
+    report = run_runbook(
+        "db",
+        make_context(
+            settings, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs
+        ),
+    )
     for check in ("db.slow_queries", "db.top_statements"):
         finding = _finding(report, check)
         assert finding.status is Status.SKIPPED and "OMNI_DB_DIAG_SECRET" in finding.detail

@@ -49,15 +49,21 @@ def main(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  [{s.area}] {s.summary}")
         return 0
     if args.scenario not in SCENARIOS:
-        print(f"omni demo: unknown scenario {args.scenario!r}; see `omni demo --list`", file=sys.stderr)
+        print(
+            f"omni demo: unknown scenario {args.scenario!r}; see `omni demo --list`",
+            file=sys.stderr,
+        )
         return 2
     return run_demo(args.scenario, out=sys.stdout)
 
 
 def run_demo(scenario_name: str, out: Any) -> int:
     # The emulator needs credentials of some kind; these never leave this process.
-    for key, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-                       "AWS_SESSION_TOKEN": "demo"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_SESSION_TOKEN": "demo",
+    }.items():
         os.environ[key] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import fakeredis
@@ -88,7 +94,11 @@ def run_demo(scenario_name: str, out: Any) -> int:
             region="us-east-1",
         )
         pool = ClientPool(retry_mode=settings.aws_retry_mode, max_attempts=2)
-        print(f"Seeding the {settings.project}-{settings.environment} stack in an in-process AWS emulator…", file=out)
+        print(
+            f"Seeding the {settings.project}-{settings.environment} stack "
+            "in an in-process AWS emulator…",
+            file=out,
+        )
         stack = seed(pool, Names.from_settings(settings), settings.region)
         scenario = apply_scenario(scenario_name, stack)
         print(f"Fault injected: {scenario.name}: {scenario.summary}\n", file=out)
@@ -106,12 +116,16 @@ def run_demo(scenario_name: str, out: Any) -> int:
         app = create_app(settings, enqueuer=Enqueuer(redis, settings))
         area = scenario.area if scenario.area != "all" else "db"
         text = f"diagnose {area}"
-        body = slash_command_body(text, user=user, channel=channel, response_url=slack.url.replace("/api/", "/response/1"))
+        body = slash_command_body(
+            text, user=user, channel=channel, response_url=slack.url.replace("/api/", "/response/1")
+        )
         assert settings.slack_signing_secret is not None
         headers = signed_headers(settings.slack_signing_secret.get_secret_value(), body)
         print(f"@oncall: /omni {text}", file=out)
         started = time.monotonic()
-        response = app.dispatch(BoltRequest(body=body, headers={k.lower(): [v] for k, v in headers.items()}))
+        response = app.dispatch(
+            BoltRequest(body=body, headers={k.lower(): [v] for k, v in headers.items()})
+        )
         ack_ms = (time.monotonic() - started) * 1000
         print(f"   (Omni acked in {ack_ms:.0f} ms, HTTP {response.status})\n", file=out)
 
@@ -120,7 +134,9 @@ def run_demo(scenario_name: str, out: Any) -> int:
 
         queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
         slack.wait_for(lambda: queue.count > 0, timeout=10)
-        SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(burst=True, logging_level="WARNING")
+        SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(
+            burst=True, logging_level="WARNING"
+        )
         elapsed = time.monotonic() - started
         for i, message in enumerate(slack.thread(channel, root_ts)):
             who = "Omni" if i == 0 else "  └ Omni (in thread)"
@@ -128,7 +144,10 @@ def run_demo(scenario_name: str, out: Any) -> int:
             for line in _transcript_lines(message, "    " if i == 0 else "      "):
                 print(line, file=out)
             print(file=out)
-        print(f"Done in {elapsed:.1f}s. Slack calls made: {len(slack.calls)} "
-              f"({', '.join(sorted({c.method for c in slack.calls}))}).", file=out)
+        print(
+            f"Done in {elapsed:.1f}s. Slack calls made: {len(slack.calls)} "
+            f"({', '.join(sorted({c.method for c in slack.calls}))}).",
+            file=out,
+        )
         os.unlink(fh.name)
     return 0

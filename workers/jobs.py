@@ -50,4 +50,6 @@ def on_job_failure(
     }.get(name, f"{name}: {exc_value}")
     logger.error("job %s failed: %s", job.id, reason)
     if channel and thread_ts:
-        tell_thread(get_runtime().slack, channel, thread_ts, f"Diagnosing {request.get('area')}", reason)
+        tell_thread(
+            get_runtime().slack, channel, thread_ts, f"Diagnosing {request.get('area')}", reason
+        )

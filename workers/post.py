@@ -13,11 +13,15 @@ from commands.models import Report
 logger = logging.getLogger(__name__)
 
 
-def post_report(slack: WebClient, channel: str, thread_ts: str, report: Report, user: str | None) -> list[str]:
+def post_report(
+    slack: WebClient, channel: str, thread_ts: str, report: Report, user: str | None
+) -> list[str]:
     """Reply in the thread (several messages when the report is long), then edit the root."""
     posted: list[str] = []
     for text, blocks in render.report_messages(report):
-        response = slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+        response = slack.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
+        )
         posted.append(str(response["ts"]))
     slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
     return posted
@@ -30,6 +34,8 @@ def tell_thread(slack: WebClient, channel: str, thread_ts: str, what: str, reaso
         slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         slack.chat_update(channel=channel, ts=thread_ts, text=text)
     except SlackApiError as exc:
-        logger.error("could not tell thread %s/%s: %s", channel, thread_ts, exc.response.get("error"))
+        logger.error(
+            "could not tell thread %s/%s: %s", channel, thread_ts, exc.response.get("error")
+        )
     except Exception as exc:
         logger.error("could not tell thread %s/%s: %s", channel, thread_ts, type(exc).__name__)

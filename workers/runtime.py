@@ -20,8 +20,19 @@ from commands.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 SERVICES = (
-    "rds", "ec2", "ecs", "secretsmanager", "cloudwatch", "logs", "elbv2", "ecr", "iam",
-    "wafv2", "sns", "dynamodb", "s3",
+    "rds",
+    "ec2",
+    "ecs",
+    "secretsmanager",
+    "cloudwatch",
+    "logs",
+    "elbv2",
+    "ecr",
+    "iam",
+    "wafv2",
+    "sns",
+    "dynamodb",
+    "s3",
 )
 
 

@@ -19,7 +19,10 @@ logger = logging.getLogger(__name__)
 
 def main(args: argparse.Namespace) -> int:
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr, force=True
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
     )
     runtime = get_runtime()
     warm(runtime)

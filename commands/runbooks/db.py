@@ -15,8 +15,16 @@ from . import _sql
 CONNECTIONS_PER_ACU = 90
 _AVAILABLE = "available"
 _TRANSIENT = {
-    "starting", "modifying", "backing-up", "upgrading", "renaming", "maintenance",
-    "resetting-master-credentials", "backtracking", "creating", "migrating",
+    "starting",
+    "modifying",
+    "backing-up",
+    "upgrading",
+    "renaming",
+    "maintenance",
+    "resetting-master-credentials",
+    "backtracking",
+    "creating",
+    "migrating",
 }
 
 
@@ -185,7 +193,9 @@ def endpoint_config(ctx: CheckContext) -> Finding:
             {"secret_id": secret_id},
         )
     if host in {writer, expected}:
-        return ctx.finding(Status.OK, "App DB URL points at the cluster writer endpoint", "", evidence)
+        return ctx.finding(
+            Status.OK, "App DB URL points at the cluster writer endpoint", "", evidence
+        )
     if host == reader:
         return ctx.finding(
             Status.FAIL,
@@ -261,10 +271,13 @@ def serverless_capacity(ctx: CheckContext) -> Finding:
         return ctx.finding(
             Status.WARN,
             f"Aurora capacity touched its maximum of {scaling['max']:g} ACU in the last hour",
-            "", evidence,
+            "",
+            evidence,
         )
     return ctx.finding(
-        Status.OK, f"Aurora capacity below its maximum ({peak:g}/{scaling['max']:g} ACU)", "",
+        Status.OK,
+        f"Aurora capacity below its maximum ({peak:g}/{scaling['max']:g} ACU)",
+        "",
         evidence,
     )
 
@@ -284,9 +297,11 @@ def cpu(ctx: CheckContext) -> Finding:
     }
     if recent_avg >= 90:
         return ctx.finding(
-            Status.FAIL, f"Aurora CPU at {recent_avg:.0f}%",
+            Status.FAIL,
+            f"Aurora CPU at {recent_avg:.0f}%",
             "CPU has averaged over 90% for the last 5 minutes: look at the slow queries and "
-            "capacity findings.", evidence,
+            "capacity findings.",
+            evidence,
         )
     if recent_avg >= 75 or peak >= 95:
         return ctx.finding(Status.WARN, f"Aurora CPU high (peak {peak:.0f}%)", "", evidence)
@@ -312,7 +327,11 @@ def connections(ctx: CheckContext) -> Finding:
     limit = CONNECTIONS_PER_ACU * scaling["max"]
     ratio = peak / limit if limit else 0.0
     evidence.update(
-        {"approx_limit": limit, "max_capacity_acu": scaling["max"], "peak_pct_of_limit": round(ratio * 100, 1)}
+        {
+            "approx_limit": limit,
+            "max_capacity_acu": scaling["max"],
+            "peak_pct_of_limit": round(ratio * 100, 1),
+        }
     )
     if ratio >= 0.9:
         return ctx.finding(
@@ -345,9 +364,7 @@ def slow_queries(ctx: CheckContext) -> Finding:
     rows = _sql.slow_queries(dsn, threshold)
     evidence: dict[str, Any] = {"threshold_s": threshold, "queries": rows}
     if not rows:
-        return ctx.finding(
-            Status.OK, f"No query active for more than {threshold:g}s", "", evidence
-        )
+        return ctx.finding(Status.OK, f"No query active for more than {threshold:g}s", "", evidence)
     longest = max(r["seconds"] for r in rows)
     status = Status.FAIL if len(rows) >= 5 or longest >= 300 else Status.WARN
     return ctx.finding(
@@ -382,6 +399,7 @@ def top_statements(ctx: CheckContext) -> Finding:
         return ctx.finding(
             Status.WARN,
             f"Slowest statement averages {rows[0]['mean_ms']:.0f} ms",
-            "Top statements by mean execution time (pg_stat_statements).", evidence,
+            "Top statements by mean execution time (pg_stat_statements).",
+            evidence,
         )
     return ctx.finding(Status.OK, "No statement averages over 1 s", "", evidence)

@@ -1,0 +1,84 @@
+"""``omni diagnose`` and ``omni demo`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from commands.sandbox import Stack, apply_scenario
+
+from .e2e import aws_env
+from .helpers import REPO, clean_env
+
+pytestmark = pytest.mark.slow
+
+
+def _omni(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commands.cli", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_diagnose_db_json_on_a_broken_stack(served_stack: Stack) -> None:
+    apply_scenario("aurora-stopped", served_stack)
+    out = _omni("diagnose", "db", "--format", "json", env=clean_env(**aws_env(served_stack)))
+    assert out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert set(report) == {"runbook", "environment", "region", "duration_ms", "findings"}
+    assert (report["runbook"], report["environment"], report["region"]) == (
+        "db",
+        "production",
+        "us-east-1",
+    )
+    status = next(f for f in report["findings"] if f["check"] == "db.cluster_status")
+    assert status["status"] == "fail" and status["evidence"]["Status"] == "stopped"
+    assert status["remediations"] == [
+        {
+            "id": "rds.start_cluster",
+            "title": "Start the Aurora cluster",
+            "risk": "low",
+            "params": {"DBClusterIdentifier": "omnirapeutic-production"},
+        }
+    ]
+
+
+def test_diagnose_db_text_on_a_healthy_stack(served_stack: Stack) -> None:
+    out = _omni("diagnose", "db", env=clean_env(**aws_env(served_stack)))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Aurora cluster is available" in out.stdout
+    assert "\033[" not in out.stdout  # no colour when not a TTY
+
+
+def test_diagnose_cannot_run_without_aws() -> None:
+    env = clean_env(
+        AWS_ENDPOINT_URL="http://127.0.0.1:1",
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+        OMNI_AWS_MAX_ATTEMPTS="1",
+    )
+    out = _omni("diagnose", "db", env=env)
+    assert out.returncode == 3
+    assert "could run" in out.stderr or "could not" in out.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert _omni("diagnose", "kafka", env=clean_env()).returncode == 2
+    assert _omni("diagnose", env=clean_env()).returncode == 2
+
+
+def test_demo_runs_the_loop() -> None:
+    out = _omni("demo", env=clean_env())
+    assert out.returncode == 0, out.stderr
+    assert "/omni diagnose db" in out.stdout
+    assert "Aurora cluster is stopped" in out.stdout
+    assert "rds:StartDBCluster" in out.stdout
+    listing = _omni("demo", "--list", env=clean_env())
+    assert "aurora-stopped" in listing.stdout and "healthy" in listing.stdout
