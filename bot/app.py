@@ -45,7 +45,9 @@ def create_app(
         client=client or make_web_client(settings),
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=token_verification,
-        process_before_response=False,
+        # Ack functions only parse, so they run inline; the work is in lazy listeners, which Bolt
+        # starts on its executor after the ack.  (With False, Bolt polls for the ack every 10 ms.)
+        process_before_response=True,
         raise_error_for_unhandled_request=False,
         name="omni",
     )

@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="the Slack app (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
     s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     s.add_argument("--host", default=os.environ.get("OMNI_HOST", "0.0.0.0"))
-    s.add_argument("--workers", type=int, default=int(os.environ.get("OMNI_HTTP_WORKERS", "1")))
+    s.add_argument("--workers", type=int, default=int(os.environ.get("OMNI_HTTP_WORKERS", "2")))
     s.add_argument("--threads", type=int, default=int(os.environ.get("OMNI_HTTP_THREADS", "16")))
 
     w = sub.add_parser("worker", help="an RQ worker on Omni's queues, with the scheduler")

@@ -1,0 +1,1 @@
+"""Benchmarks: figures printed side by side in one run, never wall-clock assertions in tests."""
