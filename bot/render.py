@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from commands.analysis import RootCause
 from commands.models import Finding, Report, Status
 from commands.remediations import describe_call, terraform_hint
 
@@ -72,6 +73,15 @@ def verdict_text(report: Report, user: str | None) -> str:
     )
 
 
+def all_verdict_text(cause: RootCause | None, reports: list[Report], user: str | None) -> str:
+    asked = f", asked by <@{user}>" if user else ""
+    ms = max((r.duration_ms for r in reports), default=0)
+    if cause is None:
+        return f":large_green_circle: *all* runbooks: no failing check ({ms} ms){asked}"
+    title = " ".join(cause.title.split())[:200]
+    return f":red_circle: *all* runbooks: most probable cause: {title} ({ms} ms){asked}"
+
+
 def _evidence(f: Finding, limit: int = 1800) -> str:
     if not f.evidence:
         return ""
@@ -100,9 +110,10 @@ def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
     """The thread replies for a report: (fallback text, blocks) per message, worst first."""
     counts = report.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    head: list[Block] = [
-        _section(f"*{report.runbook}* in *{report.environment}* ({report.region}): {summary}")
-    ]
+    head_text = f"*{report.runbook}* in *{report.environment}* ({report.region}): {summary}"
+    if report.summary:
+        head_text += f"\n:stopwatch: {report.summary}"
+    head: list[Block] = [_section(head_text)]
     body: list[Block] = []
     quiet: list[str] = []
     for f in report.sorted_findings():
@@ -130,6 +141,27 @@ def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
         )
         out.append((fallback, [b.to_dict() for b in blocks]))
     return out
+
+
+def root_cause_message(
+    cause: RootCause | None, reports: list[Report]
+) -> tuple[str, list[dict[str, Any]]]:
+    """The first reply of a ``diagnose all``: the most probable cause and its chain of evidence."""
+    counts = {s: sum(r.counts()[s] for r in reports) for s in ("fail", "error", "warn", "ok")}
+    tally = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    if cause is None:
+        text = f":large_green_circle: *No failing check* across {len(reports)} runbooks ({tally})."
+        return text, [_section(text).to_dict()]
+    lines = [f":dart: *Most probable cause:* {cause.title}  `{cause.check}`"]
+    lines += [f"      → {link.title}  `{link.check}`" for link in cause.chain]
+    if cause.other_causes:
+        lines.append(
+            "Also failing on its own: "
+            + "; ".join(f"{o.title} `{o.check}`" for o in cause.other_causes[:5])
+        )
+    lines.append(f"_{len(reports)} runbooks: {tally}_")
+    text = "\n".join(lines)
+    return f"Most probable cause: {cause.title}", [_section(text).to_dict()]
 
 
 def error_text(what: str, reason: str) -> str:

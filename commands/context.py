@@ -119,12 +119,21 @@ class CheckContext:
         return [g["VpcSecurityGroupId"] for g in self.aurora_cluster().get("VpcSecurityGroups", [])]
 
     def ecs_service(self) -> dict[str, Any]:
-        response = self.aws.call(
-            "ecs",
-            "describe_services",
-            cluster=self.names.ecs_cluster,
-            services=[self.names.ecs_service],
-        )
+        try:
+            response = self.aws.call(
+                "ecs",
+                "describe_services",
+                cluster=self.names.ecs_cluster,
+                services=[self.names.ecs_service],
+            )
+        except AwsCallError as exc:
+            if exc.code in {"ClusterNotFoundException", "ServiceNotFoundException"}:
+                raise ResourceNotFound(
+                    "ECS service",
+                    self.names.ecs_service,
+                    f"cluster {self.names.ecs_cluster}, {self.where}",
+                ) from exc
+            raise
         services = [s for s in response.get("services", []) if s.get("status") != "INACTIVE"]
         if not services:
             raise ResourceNotFound(
@@ -141,6 +150,115 @@ class CheckContext:
             return from_output
         net = self.ecs_service().get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         return list(net.get("securityGroups", []))
+
+    def task_definition(self) -> dict[str, Any]:
+        arn = self.ecs_service().get("taskDefinition")
+        if not arn:
+            raise ResourceNotFound("task definition", f"of {self.names.ecs_service}", self.where)
+        td: dict[str, Any] = self.aws.call("ecs", "describe_task_definition", taskDefinition=arn)[
+            "taskDefinition"
+        ]
+        return td
+
+    def service_subnets(self) -> list[str]:
+        net = self.ecs_service().get("networkConfiguration", {}).get("awsvpcConfiguration", {})
+        return list(net.get("subnets", []))
+
+    def private_app_subnet_ids(self) -> list[str]:
+        return self.output_list("private_app_subnet_ids") or self.service_subnets()
+
+    def load_balancer(self) -> dict[str, Any]:
+        arn = self.output("alb_arn")
+        if arn:
+            try:
+                lbs = self.aws.call("elbv2", "describe_load_balancers", LoadBalancerArns=[arn])
+            except AwsCallError as exc:
+                if exc.code == "LoadBalancerNotFound":
+                    raise ResourceNotFound("load balancer", str(arn), self.where) from exc
+                raise
+            return dict(lbs["LoadBalancers"][0])
+        # No output: the load balancer in front of the service's target group.
+        for lb_ref in self.ecs_service().get("loadBalancers", []):
+            tg_arn = lb_ref.get("targetGroupArn")
+            if not tg_arn:
+                continue
+            tgs = self.aws.call("elbv2", "describe_target_groups", TargetGroupArns=[tg_arn])
+            for tg in tgs.get("TargetGroups", []):
+                for lb_arn in tg.get("LoadBalancerArns", []):
+                    lbs = self.aws.call(
+                        "elbv2", "describe_load_balancers", LoadBalancerArns=[lb_arn]
+                    )
+                    return dict(lbs["LoadBalancers"][0])
+        raise ResourceNotFound(
+            "load balancer", "(set the Terraform output alb_arn)", f"{self.where}"
+        )
+
+    def target_groups(self) -> list[dict[str, Any]]:
+        arn = self.load_balancer()["LoadBalancerArn"]
+        return list(
+            self.aws.call("elbv2", "describe_target_groups", LoadBalancerArn=arn).get(
+                "TargetGroups", []
+            )
+        )
+
+    def alb_arn_suffix(self) -> str:
+        suffix = self.output("alb_arn_suffix")
+        if suffix:
+            return str(suffix)
+        return str(self.load_balancer()["LoadBalancerArn"]).split(":loadbalancer/", 1)[1]
+
+    def alb_security_group_ids(self) -> list[str]:
+        return self.output_list("alb_security_group_id") or list(
+            self.load_balancer().get("SecurityGroups", [])
+        )
+
+    def vpc_id(self) -> str:
+        vpc = self.output("vpc_id")
+        if vpc:
+            return str(vpc)
+        subnets = self.service_subnets()
+        if subnets:
+            described = self.aws.call("ec2", "describe_subnets", SubnetIds=subnets)
+            return str(described["Subnets"][0]["VpcId"])
+        return str(self.load_balancer()["VpcId"])
+
+    def route_tables(self) -> list[dict[str, Any]]:
+        return list(
+            self.aws.call(
+                "ec2",
+                "describe_route_tables",
+                Filters=[{"Name": "vpc-id", "Values": [self.vpc_id()]}],
+            ).get("RouteTables", [])
+        )
+
+    def ecs_metric_dims(self) -> dict[str, str]:
+        return {"ClusterName": self.names.ecs_cluster, "ServiceName": self.names.ecs_service}
+
+    def web_acl(self) -> dict[str, Any]:
+        """The WAFv2 Web ACL (``waf_web_acl_arn`` output, else by name), with its lock token."""
+        arn = self.output("waf_web_acl_arn")
+        name, acl_id = self.names.waf_acl, None
+        if arn:
+            parts = str(arn).split("/")
+            name, acl_id = parts[-2], parts[-1]
+        else:
+            acls = self.aws.call("wafv2", "list_web_acls", Scope="REGIONAL", Limit=100)
+            for summary in acls.get("WebACLs", []):
+                if summary["Name"] == name:
+                    acl_id = summary["Id"]
+            if acl_id is None:
+                raise ResourceNotFound("WAF web ACL", name, f"REGIONAL scope, {self.where}")
+        try:
+            response = self.aws.call("wafv2", "get_web_acl", Name=name, Id=acl_id, Scope="REGIONAL")
+        except AwsCallError as exc:
+            if exc.code == "WAFNonexistentItemException":
+                raise ResourceNotFound(
+                    "WAF web ACL", name, f"REGIONAL scope, {self.where}"
+                ) from exc
+            raise
+        acl: dict[str, Any] = dict(response["WebACL"])
+        acl["LockToken"] = response.get("LockToken")
+        return acl
 
     def secret_string(self, secret_id: str) -> str:
         try:

@@ -56,6 +56,7 @@ class Report(BaseModel):
     region: str
     duration_ms: int
     findings: list[Finding]
+    summary: str | None = None
 
     @property
     def worst(self) -> Status:

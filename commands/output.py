@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .analysis import root_cause
 from .models import Report, Status
 from .remediations import describe_call, terraform_hint
 
@@ -21,7 +22,14 @@ _RESET = "\033[0m"
 def to_json(reports: list[Report], *, single: bool) -> str:
     if single:
         return reports[0].model_dump_json(indent=2)
-    return json.dumps({"reports": [r.model_dump(mode="json") for r in reports]}, indent=2)
+    cause = root_cause(reports)
+    return json.dumps(
+        {
+            "reports": [r.model_dump(mode="json") for r in reports],
+            "root_cause": cause.model_dump(mode="json") if cause else None,
+        },
+        indent=2,
+    )
 
 
 def _value(v: Any, limit: int = 160) -> str:
@@ -31,11 +39,21 @@ def _value(v: Any, limit: int = 160) -> str:
 
 def to_text(reports: list[Report], *, colour: bool) -> str:
     lines: list[str] = []
+    cause = root_cause(reports) if len(reports) > 1 else None
+    if cause:
+        lines.append(f"Most probable cause: {cause.title} ({cause.check})")
+        for link in cause.chain:
+            lines.append(f"  → {link.title} ({link.check})")
+        for other in cause.other_causes:
+            lines.append(f"  also failing on its own: {other.title} ({other.check})")
+        lines.append("")
     for report in reports:
         lines.append(
             f"{report.runbook} in {report.environment} ({report.region}), "
             f"{report.duration_ms} ms: {report.verdict()}"
         )
+        if report.summary:
+            lines.append(f"  {report.summary}")
         for f in report.sorted_findings():
             tag = f"[{f.status.value.upper():7}]"
             if colour:

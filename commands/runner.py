@@ -7,6 +7,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from .analysis import where_time_goes
 from .aws import AwsCaller, ClientPool
 from .context import CheckContext
 from .errors import AwsCallError, CheckError, ResourceNotFound
@@ -120,7 +121,7 @@ def run_runbooks(
     outer.shutdown(wait=False, cancel_futures=True)
     inner.shutdown(wait=False, cancel_futures=True)
     duration_ms = int((time.monotonic() - started) * 1000)
-    return [
+    reports = [
         Report(
             runbook=name,
             environment=ctx.names.environment,
@@ -130,6 +131,9 @@ def run_runbooks(
         )
         for name, specs in plan.items()
     ]
+    for report in reports:
+        report.summary = where_time_goes(report)
+    return reports
 
 
 def run_runbook(name: str, ctx: CheckContext, **kwargs: Any) -> Report:

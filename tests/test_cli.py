@@ -32,7 +32,7 @@ def test_diagnose_db_json_on_a_broken_stack(served_stack: Stack) -> None:
     out = _omni("diagnose", "db", "--format", "json", env=clean_env(**aws_env(served_stack)))
     assert out.returncode == 1, out.stderr
     report = json.loads(out.stdout)
-    assert set(report) == {"runbook", "environment", "region", "duration_ms", "findings"}
+    assert set(report) == {"runbook", "environment", "region", "duration_ms", "findings", "summary"}
     assert (report["runbook"], report["environment"], report["region"]) == (
         "db",
         "production",
@@ -55,6 +55,32 @@ def test_diagnose_db_text_on_a_healthy_stack(served_stack: Stack) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Aurora cluster is available" in out.stdout
     assert "\033[" not in out.stdout  # no colour when not a TTY
+
+
+def test_diagnose_all_leads_with_the_root_cause(served_stack: Stack) -> None:
+    apply_scenario("outage-db-down", served_stack)
+    out = _omni("diagnose", "all", "--format", "json", env=clean_env(**aws_env(served_stack)))
+    assert out.returncode == 1, out.stderr
+    doc = json.loads(out.stdout)
+    assert sorted(r["runbook"] for r in doc["reports"]) == [
+        "alarms",
+        "alb",
+        "db",
+        "deploy",
+        "ecs",
+        "network",
+        "perf",
+        "waf",
+    ]
+    assert doc["root_cause"]["check"] == "db.cluster_status"
+    text = _omni("diagnose", "all", env=clean_env(**aws_env(served_stack))).stdout
+    assert text.startswith("Most probable cause: Aurora cluster is stopped (db.cluster_status)")
+
+
+def test_diagnose_all_healthy_exits_0(served_stack: Stack) -> None:
+    out = _omni("diagnose", "all", "--format", "json", env=clean_env(**aws_env(served_stack)))
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert json.loads(out.stdout)["root_cause"] is None
 
 
 def test_diagnose_cannot_run_without_aws() -> None:

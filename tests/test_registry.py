@@ -57,6 +57,65 @@ def test_db_runbook_has_every_design_check() -> None:
     }
 
 
+DESIGN_CHECKS = {
+    "ecs": {
+        "ecs.service_running",
+        "ecs.service_events",
+        "ecs.stopped_tasks",
+        "ecs.container_errors",
+        "ecs.image_repository",
+        "ecs.execution_role_ecr",
+        "ecs.subnet_ips",
+        "ecs.health_check",
+        "ecs.memory_utilization",
+        "ecs.task_churn",
+    },
+    "alb": {
+        "alb.targets_healthy",
+        "alb.health_check_path",
+        "alb.sg_alb_to_ecs",
+        "alb.idle_timeout",
+        "alb.state",
+        "alb.public_subnets",
+        "alb.internet_gateway",
+        "alb.listener_ingress",
+    },
+    "db": DB_CHECKS,
+    "network": {"network.nat_gateways", "network.private_routes", "network.flow_logs"},
+    "waf": {"waf.blocked_requests", "waf.sampled_blocks", "waf.rate_limit"},
+    "perf": {
+        "perf.target_response_time",
+        "perf.ecs_cpu",
+        "perf.ecs_memory",
+        "db.cpu",
+        "db.connections",
+        "db.serverless_capacity",
+    },
+    "deploy": {"deploy.state_lock", "deploy.ecs_rollout"},
+    "alarms": {"alarms.sns_subscriptions", "alarms.actions_enabled", "alarms.in_alarm"},
+}
+
+
+def test_every_design_check_id_is_registered() -> None:
+    assert set(runbook_names()) == set(DESIGN_CHECKS)
+    for area, ids in DESIGN_CHECKS.items():
+        assert ids <= {s.id for s in checks_for(area)}, area
+    if DESIGN.exists():
+        text = DESIGN.read_text()
+        for ids in DESIGN_CHECKS.values():
+            for cid in ids:
+                assert f"`{cid}`" in text, cid
+
+
+def test_proposed_fixes_are_catalogued() -> None:
+    import inspect
+
+    for spec in all_checks().values():
+        source = inspect.getsource(spec.fn)
+        for fix_id in re.findall(r'propose\(\s*"([a-z0-9_.]+)"', source):
+            assert fix_id in CATALOGUE, (spec.id, fix_id)
+
+
 def test_fix_catalogue_matches_design() -> None:
     assert {k: v.risk.value for k, v in CATALOGUE.items()} == FIXES
     if DESIGN.exists():  # the contract file itself, when the shared folder is beside the repo

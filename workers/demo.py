@@ -17,7 +17,24 @@ from typing import Any
 from pydantic import SecretStr
 
 
+_EMOJI = {
+    ":red_circle:": "🔴", ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":warning:": "⚠️",
+    ":white_circle:": "⚪", ":wrench:": "🔧", ":dart:": "🎯", ":mag:": "🔍", ":x:": "❌", ":stopwatch:": "⏱",
+    ":thinking_face:": "🤔",
+}
+
+
+def _plain(text: str) -> str:
+    for code, char in _EMOJI.items():
+        text = text.replace(code, char)
+    return text
+
+
 def _transcript_lines(message: dict[str, Any], indent: str) -> list[str]:
+    return [_plain(line) for line in _raw_lines(message, indent)]
+
+
+def _raw_lines(message: dict[str, Any], indent: str) -> list[str]:
     lines: list[str] = []
     blocks = message.get("blocks") or []
     if not blocks:
@@ -114,7 +131,7 @@ def run_demo(scenario_name: str, out: Any) -> int:
         settings.terraform_outputs = fh.name
 
         app = create_app(settings, enqueuer=Enqueuer(redis, settings))
-        area = scenario.area if scenario.area != "all" else "db"
+        area = scenario.area
         text = f"diagnose {area}"
         body = slash_command_body(
             text, user=user, channel=channel, response_url=slack.url.replace("/api/", "/response/1")

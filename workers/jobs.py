@@ -9,7 +9,7 @@ from typing import Any
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
 
-from .post import post_report, tell_thread
+from .post import post_reports, tell_thread
 from .runtime import get_runtime
 
 logger = logging.getLogger(__name__)
@@ -23,8 +23,7 @@ def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     ctx = make_context(rt.settings, rt.pool, environment=request.get("environment"))
     names = runbook_names() if area == "all" else [area]
     reports = run_runbooks(names, ctx)
-    for report in reports:
-        post_report(rt.slack, channel, thread_ts, report, request.get("user"))
+    post_reports(rt.slack, channel, thread_ts, reports, request.get("user"))
     logger.info(
         "diagnosis done area=%s thread=%s duration_ms=%s", area, thread_ts, reports[0].duration_ms
     )

@@ -8,7 +8,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from commands.models import Report
+from commands.analysis import root_cause
+from commands.models import Report, Status
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,27 @@ def post_report(
         posted.append(str(response["ts"]))
     slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
     return posted
+
+
+def post_reports(
+    slack: WebClient, channel: str, thread_ts: str, reports: list[Report], user: str | None
+) -> None:
+    """One report as is; several (``diagnose all``) lead with the root cause, skip quiet runbooks."""
+    if len(reports) == 1:
+        post_report(slack, channel, thread_ts, reports[0], user)
+        return
+    cause = root_cause(reports)
+    text, blocks = render.root_cause_message(cause, reports)
+    slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+    for report in reports:
+        if report.worst in (Status.FAIL, Status.ERROR, Status.WARN):
+            for msg_text, msg_blocks in render.report_messages(report):
+                slack.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=msg_text, blocks=msg_blocks
+                )
+    slack.chat_update(
+        channel=channel, ts=thread_ts, text=render.all_verdict_text(cause, reports, user)
+    )
 
 
 def tell_thread(slack: WebClient, channel: str, thread_ts: str, what: str, reason: str) -> None:

@@ -1,0 +1,70 @@
+"""The diagnosis job in-process: real runbooks on moto, posting through the fake Slack over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from pydantic import SecretStr
+
+from bot.fakeslack import FakeSlack
+from bot.slack_client import make_web_client
+from commands.aws import ClientPool
+from commands.sandbox import Stack, apply_scenario
+from commands.settings import Settings
+from workers import jobs
+from workers.runtime import Runtime, set_runtime
+
+
+@pytest.fixture
+def runtime(stack: Stack, fake_slack: FakeSlack, tmp_path: object) -> Iterator[Runtime]:
+    import json
+    from pathlib import Path
+
+    outputs = Path(str(tmp_path)) / "outputs.json"
+    outputs.write_text(json.dumps({k: {"value": v} for k, v in stack.outputs.items()}))
+    settings = Settings(
+        slack_bot_token=SecretStr("xoxb-job"),
+        slack_api_url=fake_slack.url,
+        terraform_outputs=str(outputs),
+    )
+    rt = Runtime(
+        settings=settings,
+        pool=ClientPool(boto3.session.Session(), max_attempts=2),
+        slack=make_web_client(settings),
+    )
+    set_runtime(rt)
+    yield rt
+    set_runtime(None)
+
+
+def test_diagnose_all_posts_root_cause_first(
+    runtime: Runtime, stack: Stack, fake_slack: FakeSlack
+) -> None:
+    apply_scenario("outage-db-down", stack)
+    root = runtime.slack.chat_postMessage(channel="C1", text="Diagnosing all…")["ts"]
+    result = jobs.run_diagnosis({"area": "all", "channel": "C1", "thread_ts": root, "user": "U1"})
+    assert len(result["reports"]) == 8
+    replies = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == root]
+    assert (
+        "Most probable cause" in replies[0].all_text()
+        and "db.cluster_status" in replies[0].all_text()
+    )
+    posted_runbooks = " ".join(c.text for c in replies[1:])
+    assert "db:" in posted_runbooks and "alb:" in posted_runbooks
+    assert "network:" not in posted_runbooks  # quiet runbooks are not posted
+    [update] = fake_slack.find("chat.update", ts=root)
+    assert "most probable cause: Aurora cluster is stopped" in update.text
+
+
+def test_slack_429_is_waited_out(runtime: Runtime, stack: Stack, fake_slack: FakeSlack) -> None:
+    apply_scenario("aurora-stopped", stack)
+    root = runtime.slack.chat_postMessage(channel="C1", text="Diagnosing db…")["ts"]
+    fake_slack.fail_next(2, status=429, retry_after=1)
+    jobs.run_diagnosis({"area": "db", "channel": "C1", "thread_ts": root, "user": "U1"})
+    replies = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == root]
+    assert len(replies) == 3  # two 429s answered, then the same post delivered
+    assert replies[0].all_text() == replies[2].all_text()
+    assert "Aurora cluster is stopped" in replies[2].all_text()
+    assert fake_slack.find("chat.update", ts=root)
