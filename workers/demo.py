@@ -16,10 +16,17 @@ from typing import Any
 
 from pydantic import SecretStr
 
-
 _EMOJI = {
-    ":red_circle:": "🔴", ":large_green_circle:": "🟢", ":large_yellow_circle:": "🟡", ":warning:": "⚠️",
-    ":white_circle:": "⚪", ":wrench:": "🔧", ":dart:": "🎯", ":mag:": "🔍", ":x:": "❌", ":stopwatch:": "⏱",
+    ":red_circle:": "🔴",
+    ":large_green_circle:": "🟢",
+    ":large_yellow_circle:": "🟡",
+    ":warning:": "⚠️",
+    ":white_circle:": "⚪",
+    ":wrench:": "🔧",
+    ":dart:": "🎯",
+    ":mag:": "🔍",
+    ":x:": "❌",
+    ":stopwatch:": "⏱",
     ":thinking_face:": "🤔",
 }
 
