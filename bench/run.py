@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-DB_CRITICAL_PATH_CALLS = 2  # describe_db_clusters → describe_security_groups
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -33,7 +32,37 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def bench_runbook(iterations: int) -> list[dict[str, Any]]:
+CHAIN_DELAY_S = 0.25  # large enough that moto's own time does not round into an extra call
+
+
+def _chains(settings: Any, pool: Any, outputs: dict[str, Any]) -> dict[str, int]:
+    """Each check's chain of dependent calls: the check alone, cold memo, 250 ms per call."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    from commands.registry import all_checks
+    from commands.runner import make_context, run_check
+
+    chains = {}
+    for spec in all_checks().values():
+        ctx = make_context(settings, pool, outputs=outputs)
+        ctx._inner = Pool(max_workers=16)
+        started = time.perf_counter()
+        run_check(spec, ctx)
+        chains[spec.id] = round((time.perf_counter() - started) / CHAIN_DELAY_S)
+        ctx._inner.shutdown()
+    return chains
+
+
+def _critical_path(area: str, chains: dict[str, int]) -> tuple[int, str]:
+    from commands.registry import checks_for, runbook_names
+
+    areas = runbook_names() if area == "all" else [area]
+    ids = {s.id for a in areas for s in checks_for(a)}
+    which = max(sorted(ids), key=lambda c: chains[c])
+    return chains[which], which
+
+
+def bench_runbook(iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")) -> list[dict[str, Any]]:
     import logging
 
     import boto3
@@ -41,16 +70,15 @@ def bench_runbook(iterations: int) -> list[dict[str, Any]]:
 
     from commands.aws import ClientPool
     from commands.names import Names
-    from commands.runner import make_context, run_runbook
+    from commands.registry import runbook_names
+    from commands.runner import make_context, run_runbooks
     from commands.sandbox import seed
     from commands.settings import Settings
 
     from .latency_proxy import LatencyProxy
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server._server.server_address[:2]  # type: ignore[union-attr]
@@ -59,31 +87,34 @@ def bench_runbook(iterations: int) -> list[dict[str, Any]]:
     os.environ["AWS_ENDPOINT_URL"] = moto_url
     stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(settings), "us-east-1")
     rows = []
-    for delay in (0.0, 0.1):
-        with LatencyProxy(moto_url, delay) as proxy:
-            os.environ["AWS_ENDPOINT_URL"] = proxy.url
-            pool = ClientPool(boto3.session.Session())
-            pool.warm(["rds", "ec2", "ecs", "secretsmanager", "cloudwatch"], "us-east-1")
-            times, calls = [], 0
-            for i in range(iterations + 1):
-                before = proxy.requests
-                started = time.perf_counter()
-                report = run_runbook("db", make_context(settings, pool, outputs=stack.outputs))
-                elapsed = time.perf_counter() - started
-                if i:  # the first run warms connections
-                    times.append(elapsed)
-                    calls = proxy.requests - before
-                assert not report.failed, report
-            median = statistics.median(times)
-            rows.append(
-                {
-                    "delay_ms": int(delay * 1000),
-                    "calls": calls,
-                    "median_s": median,
-                    "sequential_s": calls * delay,
-                    "critical_s": DB_CRITICAL_PATH_CALLS * delay,
-                }
-            )
+    chains: dict[str, int] = {}
+    with LatencyProxy(moto_url, 0.0) as proxy:
+        os.environ["AWS_ENDPOINT_URL"] = proxy.url
+        pool = ClientPool(boto3.session.Session())
+        pool.warm(["rds", "ec2", "ecs", "secretsmanager", "cloudwatch", "logs", "elbv2", "ecr", "iam", "wafv2", "sns", "dynamodb"], "us-east-1")
+        for area in areas:
+            names = runbook_names() if area == "all" else [area]
+            row: dict[str, Any] = {"area": area}
+            for delay in (0.0, 0.1):
+                proxy.delay_s = delay
+                times, calls = [], 0
+                for i in range(iterations + 1):
+                    before = proxy.requests
+                    started = time.perf_counter()
+                    reports = run_runbooks(names, make_context(settings, pool, outputs=stack.outputs))
+                    elapsed = time.perf_counter() - started
+                    if i:  # the first run warms connections
+                        times.append(elapsed)
+                        calls = proxy.requests - before
+                    assert not any(r.failed for r in reports), [f.title for r in reports for f in r.findings if f.status.value == "fail"]
+                row[f"median_{int(delay * 1000)}ms_s"] = statistics.median(times)
+                row["calls"] = calls
+            if not chains:
+                proxy.delay_s = CHAIN_DELAY_S
+                chains = _chains(settings, pool, stack.outputs)
+            row["chain"], row["chain_check"] = _critical_path(area, chains)
+            row["clients_built"] = pool.created
+            rows.append(row)
     server.stop()
     os.environ.pop("AWS_ENDPOINT_URL", None)
     return rows
@@ -184,21 +215,26 @@ def main() -> int:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}",
         "- command: `make bench` (`python -m bench.run`)",
         "",
-        "## `diagnose db`: Omni against the sum of its calls and against its critical path",
+        "## Runbooks: Omni against the sum of their calls and against their critical path",
         "",
-        "AWS is a moto server; a proxy in front of it adds the stated delay to every call. "
-        "'Sequential' is the calls made one after another (what the guide's steps cost at that "
-        f"latency); the critical path is the longest chain of dependent calls ({DB_CRITICAL_PATH_CALLS}) × the delay.",
+        "AWS is a moto server behind a proxy that adds 100 ms to every call. *Sequential* is the "
+        "same calls made one after another (what running the guide's steps in order costs at that "
+        "latency). The *critical path* is the longest chain of dependent calls, found by running "
+        "each check alone on a cold memo (at 250 ms per call, so moto's own time does not count as "
+        "a call), × 100 ms; the runbook cannot finish sooner.",
         "",
-        "| added latency | AWS calls | Omni (median) | sequential | speed-up | critical path | Omni / critical path |",
-        "|---|---|---|---|---|---|---|",
+        "| runbook | AWS calls | Omni, 0 ms added | Omni, 100 ms added | sequential at 100 ms | speed-up | critical path (check) | Omni / critical path |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runbook:
-        speedup = f"{r['sequential_s'] / r['median_s']:.1f}×" if r["sequential_s"] else "–"
-        ratio = f"{r['median_s'] / r['critical_s']:.2f}" if r["critical_s"] else "–"
+        seq = r["calls"] * 0.1
+        crit = r["chain"] * 0.1
         lines.append(
-            f"| {r['delay_ms']} ms | {r['calls']} | {r['median_s'] * 1000:.0f} ms | {r['sequential_s'] * 1000:.0f} ms | {speedup} | {r['critical_s'] * 1000:.0f} ms | {ratio} |"
+            f"| {r['area']} | {r['calls']} | {r['median_0ms_s'] * 1000:.0f} ms | {r['median_100ms_s'] * 1000:.0f} ms | "
+            f"{seq * 1000:.0f} ms | {seq / r['median_100ms_s']:.1f}× | {crit * 1000:.0f} ms ({r['chain_check']}) | {r['median_100ms_s'] / crit:.2f} |"
         )
+    lines.append("")
+    lines.append(f"boto3 clients built in the whole run: {runbook[-1]['clients_built']} (one per service, reused by every run).")
     lines += [
         "",
         "## Ack latency of `/omni diagnose db` at the real `omni serve`",

@@ -35,7 +35,7 @@ class CheckContext:
     # -- concurrency ------------------------------------------------------------------------
     def gather(self, *fns: Callable[[], Any]) -> list[Any]:
         """Run independent steps concurrently; re-raise the first error in argument order."""
-        if len(fns) == 1 or self._inner is None:
+        if len(fns) <= 1 or self._inner is None:
             return [fn() for fn in fns]
         futures = [self._inner.submit(fn) for fn in fns]
         return [f.result() for f in futures]

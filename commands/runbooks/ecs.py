@@ -308,32 +308,32 @@ def image_repository(ctx: CheckContext) -> Finding:
         return ctx.finding(
             Status.SKIPPED, "The task's images are not in ECR", "", {"images": images}
         )
-    problems, found = [], []
-    for image in ecr:
+
+    def look(image: str) -> dict[str, Any]:
         repo_part = image.split("/", 1)[1]
         repo, _, tag = repo_part.partition("@")[0].partition(":")
-        tag = tag or "latest"
-        try:
-            ctx.aws.call("ecr", "describe_repositories", repositoryNames=[repo])
+        digest = repo_part.partition("@")[2]
+        image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+        try:  # one call answers both questions: is the repository there, and the image in it?
+            found = ctx.aws.call("ecr", "describe_images", repositoryName=repo, imageIds=[image_id])
         except AwsCallError as exc:
             if exc.code == "RepositoryNotFoundException":
-                problems.append({"image": image, "problem": f"repository {repo} not found"})
-                continue
-            raise
-        if "@" in repo_part:
-            found.append({"image": image, "repository": repo})
-            continue
-        try:
-            ctx.aws.call(
-                "ecr", "describe_images", repositoryName=repo, imageIds=[{"imageTag": tag}]
-            )
-            found.append({"image": image, "repository": repo, "tag": tag})
-        except AwsCallError as exc:
+                return {"image": image, "problem": f"repository {repo} not found"}
             if exc.code == "ImageNotFoundException":
-                problems.append({"image": image, "problem": f"tag {tag} not in {repo}"})
-            else:
-                raise
-    evidence = {"ok": found, "problems": problems}
+                return {"image": image, "problem": f"{next(iter(image_id.values()))} not in {repo}"}
+            raise
+        detail = (found.get("imageDetails") or [{}])[0]
+        pushed = detail.get("imagePushedAt")
+        return {
+            "image": image,
+            "repository": repo,
+            "digest": detail.get("imageDigest"),
+            "pushed_at": _iso(pushed),
+        }
+
+    results = ctx.gather(*[(lambda i=i: look(i)) for i in ecr])
+    problems = [r for r in results if "problem" in r]
+    evidence = {"ok": [r for r in results if "problem" not in r], "problems": problems}
     if problems:
         return ctx.finding(
             Status.FAIL,
@@ -341,7 +341,7 @@ def image_repository(ctx: CheckContext) -> Finding:
             "Tasks fail with CannotPullContainerError until the image exists.",
             evidence,
         )
-    return ctx.finding(Status.OK, "ECR repository and image tag exist", "", evidence)
+    return ctx.finding(Status.OK, "ECR repository and image exist", "", evidence)
 
 
 def _allows(doc: dict[str, Any], action: str) -> bool:
@@ -379,8 +379,11 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
     if not arn and not any(".dkr.ecr." in i for i in _images(ctx)):
         return ctx.finding(Status.SKIPPED, "No execution role and no ECR image", "")
     try:
-        inline_names = ctx.aws.call("iam", "list_role_policies", RoleName=role).get(
-            "PolicyNames", []
+        inline, attached = ctx.gather(
+            lambda: ctx.aws.call("iam", "list_role_policies", RoleName=role).get("PolicyNames", []),
+            lambda: ctx.aws.call("iam", "list_attached_role_policies", RoleName=role).get(
+                "AttachedPolicies", []
+            ),
         )
     except AwsCallError as exc:
         if exc.code == "NoSuchEntity":
@@ -391,23 +394,25 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
                 {"role": role},
             )
         raise
-    attached = ctx.aws.call("iam", "list_attached_role_policies", RoleName=role).get(
-        "AttachedPolicies", []
-    )
-    docs: dict[str, dict[str, Any]] = {}
-    for name in inline_names:
-        docs[name] = _doc(
+
+    def inline_doc(name: str) -> tuple[str, dict[str, Any]]:
+        return name, _doc(
             ctx.aws.call("iam", "get_role_policy", RoleName=role, PolicyName=name)["PolicyDocument"]
         )
-    for pol in attached:
-        meta = ctx.aws.call("iam", "get_policy", PolicyArn=pol["PolicyArn"])["Policy"]
+
+    def managed_doc(arn: str, name: str) -> tuple[str, dict[str, Any]]:
+        meta = ctx.aws.call("iam", "get_policy", PolicyArn=arn)["Policy"]
         version = ctx.aws.call(
-            "iam",
-            "get_policy_version",
-            PolicyArn=pol["PolicyArn"],
-            VersionId=meta["DefaultVersionId"],
+            "iam", "get_policy_version", PolicyArn=arn, VersionId=meta["DefaultVersionId"]
         )
-        docs[pol["PolicyName"]] = _doc(version["PolicyVersion"]["Document"])
+        return name, _doc(version["PolicyVersion"]["Document"])
+
+    docs = dict(
+        ctx.gather(
+            *[(lambda n=n: inline_doc(n)) for n in inline],
+            *[(lambda a=p["PolicyArn"], n=p["PolicyName"]: managed_doc(a, n)) for p in attached],
+        )
+    )
     missing = [a for a in _ECR_ACTIONS if not any(_allows(d, a) for d in docs.values())]
     evidence = {"role": role, "policies": sorted(docs), "missing_actions": missing}
     if missing:
