@@ -62,7 +62,9 @@ def _critical_path(area: str, chains: dict[str, int]) -> tuple[int, str]:
     return chains[which], which
 
 
-def bench_runbook(iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")) -> list[dict[str, Any]]:
+def bench_runbook(
+    iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")
+) -> list[dict[str, Any]]:
     import logging
 
     import boto3
@@ -74,11 +76,14 @@ def bench_runbook(iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb",
     from commands.runner import make_context, run_runbooks
     from commands.sandbox import seed
     from commands.settings import Settings
+    from workers.runtime import SERVICES
 
     from .latency_proxy import LatencyProxy
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server._server.server_address[:2]  # type: ignore[union-attr]
@@ -91,7 +96,7 @@ def bench_runbook(iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb",
     with LatencyProxy(moto_url, 0.0) as proxy:
         os.environ["AWS_ENDPOINT_URL"] = proxy.url
         pool = ClientPool(boto3.session.Session())
-        pool.warm(["rds", "ec2", "ecs", "secretsmanager", "cloudwatch", "logs", "elbv2", "ecr", "iam", "wafv2", "sns", "dynamodb"], "us-east-1")
+        pool.warm(list(SERVICES), "us-east-1")
         for area in areas:
             names = runbook_names() if area == "all" else [area]
             row: dict[str, Any] = {"area": area}
@@ -101,12 +106,16 @@ def bench_runbook(iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb",
                 for i in range(iterations + 1):
                     before = proxy.requests
                     started = time.perf_counter()
-                    reports = run_runbooks(names, make_context(settings, pool, outputs=stack.outputs))
+                    reports = run_runbooks(
+                        names, make_context(settings, pool, outputs=stack.outputs)
+                    )
                     elapsed = time.perf_counter() - started
                     if i:  # the first run warms connections
                         times.append(elapsed)
                         calls = proxy.requests - before
-                    assert not any(r.failed for r in reports), [f.title for r in reports for f in r.findings if f.status.value == "fail"]
+                    assert not any(r.failed for r in reports), [
+                        f.title for r in reports for f in r.findings if f.status.value == "fail"
+                    ]
                 row[f"median_{int(delay * 1000)}ms_s"] = statistics.median(times)
                 row["calls"] = calls
             if not chains:
@@ -234,7 +243,9 @@ def main() -> int:
             f"{seq * 1000:.0f} ms | {seq / r['median_100ms_s']:.1f}× | {crit * 1000:.0f} ms ({r['chain_check']}) | {r['median_100ms_s'] / crit:.2f} |"
         )
     lines.append("")
-    lines.append(f"boto3 clients built in the whole run: {runbook[-1]['clients_built']} (one per service, reused by every run).")
+    lines.append(
+        f"boto3 clients built in the whole run: {runbook[-1]['clients_built']} (one per service, reused by every run)."
+    )
     lines += [
         "",
         "## Ack latency of `/omni diagnose db` at the real `omni serve`",
