@@ -16,12 +16,14 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from commands.alarm import from_slack_event
 from commands.settings import Settings
 
 from . import render
 from .parse import AREAS, parse
 from .queue import Enqueuer, QueueUnavailable, connect
 from .slack_client import make_web_client
+from .triage import Triage
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 class Deps:
     settings: Settings
     enqueuer: Enqueuer
+    triage: Triage
 
 
 def create_app(
@@ -41,8 +44,10 @@ def create_app(
 ) -> App:
     settings.require_slack()
     assert settings.slack_signing_secret is not None
+    enqueuer = enqueuer or Enqueuer(connect(settings), settings)
+    client = client or make_web_client(settings, redis=enqueuer.redis)
     app = App(
-        client=client or make_web_client(settings),
+        client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         token_verification_enabled=token_verification,
         # Ack functions only parse, so they run inline; the work is in lazy listeners, which Bolt
@@ -51,9 +56,14 @@ def create_app(
         raise_error_for_unhandled_request=False,
         name="omni",
     )
-    deps = Deps(settings=settings, enqueuer=enqueuer or Enqueuer(connect(settings), settings))
+    deps = Deps(
+        settings=settings,
+        enqueuer=enqueuer,
+        triage=Triage(settings, enqueuer.redis, enqueuer, client),
+    )
     register_error_handler(app)
     register_commands(app, deps)
+    register_alarm_listener(app, deps)
     app.deps = deps  # type: ignore[attr-defined]
     return app
 
@@ -131,3 +141,56 @@ def register_commands(app: App, deps: Deps) -> None:
             )
 
     app.command("/omni")(ack=ack_omni, lazy=[start_diagnosis])
+
+
+_IGNORED_SUBTYPES = {
+    "message_changed",
+    "message_deleted",
+    "channel_join",
+    "channel_leave",
+    "message_replied",
+}
+
+
+def is_alarm_source(event: dict[str, Any], settings: Settings) -> bool:
+    """Posts by the configured integrations; with none configured, any app or bot post."""
+    ids = {
+        event.get("bot_id"),
+        event.get("app_id"),
+        (event.get("bot_profile") or {}).get("app_id"),
+        (event.get("bot_profile") or {}).get("id"),
+        event.get("username"),
+    } - {None}
+    if settings.alarm_sources:
+        return bool(ids & set(settings.alarm_sources))
+    return bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
+
+
+def register_alarm_listener(app: App, deps: Deps) -> None:
+    """Alarm posts in the channels Omni is in get their triage in their own thread."""
+
+    def ack_event(ack: Ack) -> None:
+        ack()
+
+    def on_message(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        if event.get("subtype") in _IGNORED_SUBTYPES or not event.get("channel"):
+            return
+        if event.get("bot_id") and event.get("bot_id") == context.get("bot_id"):
+            return  # never triage our own posts (Bolt already drops them; belt and braces)
+        if not is_alarm_source(event, deps.settings):
+            return
+        event_id = body.get("event_id")
+        redis = deps.enqueuer.redis
+        if event_id and not redis.set(f"omni:event:{event_id}", "1", nx=True, ex=3600):
+            logger.info("event %s already handled (Slack retry)", event_id)
+            return
+        alarm = from_slack_event(event, deps.triage.catalog().keys())
+        if alarm is None:
+            return
+        ts = event.get("thread_ts") or event["ts"]
+        outcome = deps.triage.handle(alarm, event["channel"], ts)
+        logger.info(
+            "alarm %s state=%s → %s %s", alarm.name, alarm.state, outcome.action, outcome.runbooks
+        )
+
+    app.event("message")(ack=ack_event, lazy=[on_message])

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 DIAGNOSTICS_QUEUE = "omni-diagnostics"
 FIXES_QUEUE = "omni-fixes"
 RUN_DIAGNOSIS = "workers.jobs.run_diagnosis"
+RUN_TRIAGE = "workers.jobs.run_triage"
 ON_FAILURE = "workers.jobs.on_job_failure"
 
 
@@ -70,4 +71,22 @@ class Enqueuer:
         logger.info(
             "enqueued %s area=%s channel=%s", job_id, request.get("area"), request.get("channel")
         )
+        return job_id
+
+    def triage(self, request: dict[str, Any]) -> str:
+        job_id = f"triage-{uuid.uuid4().hex[:16]}"
+        try:
+            self.diagnostics.enqueue(
+                RUN_TRIAGE,
+                kwargs={"request": request},
+                job_id=job_id,
+                job_timeout=self.settings.job_timeout_s,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                on_failure=Callback(ON_FAILURE),
+                description=f"triage {','.join(request.get('runbooks', []))} for {request.get('alarm', {}).get('name')}",
+            )
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        logger.info("enqueued %s runbooks=%s", job_id, request.get("runbooks"))
         return job_id

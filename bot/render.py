@@ -82,6 +82,20 @@ def all_verdict_text(cause: RootCause | None, reports: list[Report], user: str |
     return f":red_circle: *all* runbooks: most probable cause: {title} ({ms} ms){asked}"
 
 
+def triage_verdict_text(
+    name: str | None,
+    state: str | None,
+    runbooks: list[str],
+    worst: str,
+    failing: bool,
+    reports: list[Report],
+) -> str:
+    ms = max((r.duration_ms for r in reports), default=0)
+    emoji = ":red_circle:" if failing else ":large_green_circle:"
+    verdict = " ".join(worst.split())[:200]
+    return f"{emoji} Triage of *{name}* ({state}) — {', '.join(runbooks)}: {verdict} ({ms} ms)"
+
+
 def _evidence(f: Finding, limit: int = 1800) -> str:
     if not f.evidence:
         return ""

@@ -8,27 +8,48 @@ and an audit line in the log here.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask, Response, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
+from commands.alarm import Alarm, from_pagerduty_webhook, parse_any
 from commands.settings import Settings, get_settings
 
 from .app import create_app
+from .pagerduty import signature_ok
+from .sns import CertificateStore, SnsRejected, subscribe_url_ok, verify
 
 logger = logging.getLogger(__name__)
 audit_log = logging.getLogger("omni.audit")
 
 
-def create_web_app(settings: Settings, bolt_app: App | None = None) -> Flask:
+def create_web_app(
+    settings: Settings,
+    bolt_app: App | None = None,
+    *,
+    cert_store: CertificateStore | None = None,
+    fetch_subscribe_url: Callable[[str], Any] | None = None,
+) -> Flask:
     bolt = bolt_app or create_app(settings)
     handler = SlackRequestHandler(bolt)
     web = Flask("omni")
+    web.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     deps = bolt.deps  # type: ignore[attr-defined]
+    register_alarm_endpoints(
+        web,
+        settings,
+        deps,
+        bolt,
+        cert_store or CertificateStore(settings.sns_cert_dir),
+        fetch_subscribe_url or _visit,
+    )
 
     @web.post("/slack/events")
     def slack_events() -> Response:
@@ -54,6 +75,120 @@ def create_web_app(settings: Settings, bolt_app: App | None = None) -> Flask:
         return {"status": "not ready", "redis": "unreachable"}, 503
 
     return web
+
+
+def _visit(url: str) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as response:
+        response.read(1024)
+
+
+def register_alarm_endpoints(
+    web: Flask,
+    settings: Settings,
+    deps: Any,
+    bolt: App,
+    store: CertificateStore,
+    visit: Callable[[str], Any],
+) -> None:
+    """``POST /sns`` (an SNS HTTPS subscription) and ``POST /pagerduty`` (v3 webhooks)."""
+    background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="omni-alarm")
+    redis = deps.enqueuer.redis
+
+    def post_and_triage(alarm: Alarm, headline: str) -> None:
+        try:
+            if alarm.recovered:
+                deps.triage.handle(alarm, settings.alarm_channel or "", "")
+                return
+            if not settings.alarm_channel:
+                logger.warning("alarm %s received but OMNI_ALARM_CHANNEL is not set", alarm.name)
+                return
+            posted = bolt.client.chat_postMessage(channel=settings.alarm_channel, text=headline)
+            deps.triage.handle(alarm, settings.alarm_channel, str(posted["ts"]))
+        except Exception:
+            logger.exception("alarm %s could not be triaged", alarm.name)
+
+    @web.post("/sns")
+    def sns() -> tuple[dict[str, Any], int]:
+        try:
+            message = json.loads(request.get_data(cache=False) or b"{}")
+            if not isinstance(message, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return {"error": "body is not an SNS JSON message"}, 400
+        try:
+            verify(
+                message,
+                store,
+                max_age_s=settings.sns_max_age_s,
+                check_cert_dates=settings.sns_verify_cert_dates,
+            )
+        except SnsRejected as exc:
+            audit_log.warning(
+                "rejected sns message reason=%s topic=%s remote=%s",
+                exc,
+                message.get("TopicArn"),
+                request.remote_addr,
+            )
+            return {"error": f"rejected: {exc}"}, 403
+        kind, topic = message.get("Type"), message.get("TopicArn")
+        if kind == "SubscriptionConfirmation":
+            url = str(message.get("SubscribeURL") or message.get("SubscribeUrl") or "")
+            if topic not in settings.sns_topics or not subscribe_url_ok(url):
+                audit_log.warning(
+                    "refused sns subscription topic=%s (not in OMNI_SNS_TOPICS)", topic
+                )
+                return {"error": f"topic {topic} is not allowed (OMNI_SNS_TOPICS)"}, 403
+            visit(url)
+            logger.info("confirmed sns subscription to %s", topic)
+            return {"confirmed": topic}, 200
+        if kind != "Notification":
+            return {"ignored": kind}, 200
+        if not redis.set(f"omni:sns:{message.get('MessageId')}", "1", nx=True, ex=86400):
+            return {"duplicate": message.get("MessageId")}, 200
+        alarm = parse_any(message)
+        if alarm is None:
+            return {"ignored": "not a CloudWatch alarm"}, 200
+        headline = (
+            f":rotating_light: *{alarm.state}*: `{alarm.name}` in {alarm.region or '?'}"
+            f" (account {alarm.account or '?'}): {alarm.reason or ''}"
+        )[:2900]
+        background.submit(post_and_triage, alarm, headline)
+        return {"accepted": alarm.name}, 202
+
+    @web.post("/pagerduty")
+    def pagerduty() -> tuple[dict[str, Any], int]:
+        raw = request.get_data(cache=False)
+        secret = (
+            settings.pagerduty_webhook_secret.get_secret_value()
+            if settings.pagerduty_webhook_secret
+            else ""
+        )
+        if not signature_ok(secret, raw, request.headers.get("X-PagerDuty-Signature")):
+            audit_log.warning(
+                "rejected pagerduty webhook: bad or missing signature remote=%s",
+                request.remote_addr,
+            )
+            return {"error": "bad signature"}, 401
+        webhook_id = request.headers.get("X-Webhook-Id")
+        if webhook_id and not redis.set(f"omni:pd-webhook:{webhook_id}", "1", nx=True, ex=86400):
+            return {"duplicate": webhook_id}, 200
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return {"error": "body is not JSON"}, 400
+        event_type = str((doc.get("event") or {}).get("event_type", ""))
+        if event_type not in ("incident.triggered", "incident.resolved"):
+            return {"ignored": event_type}, 200
+        alarm = from_pagerduty_webhook(doc, deps.triage.catalog().keys())
+        data = (doc.get("event") or {}).get("data") or {}
+        headline = (
+            f":rotating_light: PagerDuty incident <{data.get('html_url')}|#{data.get('number')}> "
+            f"triggered: {data.get('title')} ({(data.get('service') or {}).get('summary')})"
+        )[:2900]
+        background.submit(post_and_triage, alarm, headline)
+        return {"accepted": alarm.incident_id}, 202
 
 
 def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -13,17 +14,22 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from commands.settings import Settings
 
+from .pacing import PacedWebClient, Pacer
+
 logger = logging.getLogger(__name__)
 
 
-def make_web_client(settings: Settings, *, token: str | None = None) -> WebClient:
-    """A WebClient on ``OMNI_SLACK_API_URL`` that waits out ``Retry-After`` and retries 5xx."""
+def make_web_client(
+    settings: Settings, *, token: str | None = None, redis: Redis | None = None
+) -> WebClient:
+    """A WebClient on ``OMNI_SLACK_API_URL`` that waits out ``Retry-After``, retries 5xx, and
+    (with ``redis``) paces ``chat.postMessage`` to about one a second per channel."""
     if token is None and settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
     base_url = settings.slack_api_url
     if not base_url.endswith("/"):
         base_url += "/"
-    return WebClient(
+    client = PacedWebClient(
         token=token,
         base_url=base_url,
         timeout=10,
@@ -34,3 +40,6 @@ def make_web_client(settings: Settings, *, token: str | None = None) -> WebClien
         ],
         logger=logger,
     )
+    if redis is not None:
+        client.pacer = Pacer(redis, settings.post_interval_ms)
+    return client

@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="an RQ worker on Omni's queues, with the scheduler")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
 
+    alarm = sub.add_parser("alarm", help="alarm tools")
+    alarm_sub = alarm.add_subparsers(dest="alarm_cmd", required=True, metavar="SUBCOMMAND")
+    explain = alarm_sub.add_parser(
+        "explain", help="what Omni reads from an alarm payload, and where it routes it"
+    )
+    explain.add_argument(
+        "file",
+        metavar="FILE",
+        help="SNS envelope, CloudWatch alarm JSON, Lambda event, Slack event, PagerDuty webhook ('-' for stdin)",
+    )
+    explain.add_argument("--format", choices=("text", "json"), default="text")
+
     demo = sub.add_parser("demo", help="the whole loop on this laptop: no Slack, no AWS, no Redis")
     demo.add_argument("--scenario", default="aurora-stopped")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
@@ -60,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd == "diagnose":
             return _diagnose(args)
+        if args.cmd == "alarm":
+            return _explain(args)
         module = {"serve": "bot.server", "worker": "workers.worker", "demo": "workers.demo"}[
             args.cmd
         ]
@@ -73,6 +87,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .alarm import parse_any, source_of
+    from .routing import route
+    from .settings import get_settings
+
+    try:
+        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        doc = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        print(f"omni: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    alarm = parse_any(doc)
+    runbooks = route(alarm, get_settings().routes()) if alarm else []
+    empty = dict.fromkeys(
+        ("name", "state", "namespace", "metric", "dimensions", "region", "account")
+    )
+    result = {
+        "source": alarm.source if alarm else source_of(doc),
+        "alarm": alarm.explain() if alarm else empty,
+        "runbooks": runbooks,
+    }
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        if alarm is None:
+            print("Not an alarm Omni can read.")
+        else:
+            for key, value in result["alarm"].items():  # type: ignore[union-attr]
+                print(f"{key:>10}: {value if value is not None else '-'}")
+            print(
+                f"  runbooks: {', '.join(runbooks) or 'none (no routing rule matches: see OMNI_ALARM_ROUTES)'}"
+            )
+    return EXIT_OK if alarm else EXIT_FAILED
 
 
 def _diagnose(args: argparse.Namespace) -> int:

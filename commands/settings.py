@@ -81,6 +81,41 @@ class Settings(BaseSettings):
         validation_alias=_env("OMNI_PAGERDUTY_WEBHOOK_SECRET", "pagerduty_webhook_secret"),
     )
 
+    # Alarm triage (issue: alarm posts get their triage in their own thread).
+    alarm_sources: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("OMNI_ALARM_SOURCES", "alarm_sources"),
+        description="app ids / bot ids whose posts are alarms; empty → any app or bot post",
+    )
+    alarm_routes: list[dict[str, Any]] = Field(
+        default_factory=list, validation_alias=_env("OMNI_ALARM_ROUTES", "alarm_routes")
+    )
+    alarm_channel: str | None = Field(
+        None,
+        validation_alias=_env("OMNI_ALARM_CHANNEL", "alarm_channel"),
+        description="where alarms received on /sns and /pagerduty are posted",
+    )
+    sns_topics: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("OMNI_SNS_TOPICS", "sns_topics"),
+        description="topic ARNs whose SubscriptionConfirmation Omni confirms",
+    )
+    sns_verify_cert_dates: bool = Field(
+        True, validation_alias=_env("OMNI_SNS_VERIFY_CERT_DATES", "sns_verify_cert_dates")
+    )
+    alarm_dedup_s: int = Field(600, validation_alias=_env("OMNI_ALARM_DEDUP_S", "alarm_dedup_s"))
+    triage_window_s: int = Field(
+        300, validation_alias=_env("OMNI_TRIAGE_WINDOW_S", "triage_window_s")
+    )
+    storm_threshold: int = Field(
+        5,
+        validation_alias=_env("OMNI_STORM_THRESHOLD", "storm_threshold"),
+        description="more distinct alarms than this in a minute in one channel is a storm",
+    )
+    post_interval_ms: int = Field(
+        1000, validation_alias=_env("OMNI_POST_INTERVAL_MS", "post_interval_ms")
+    )
+
     # Per-resource name overrides (None → the guide's naming convention, see commands.names).
     ecs_cluster: str | None = Field(None, validation_alias=_env("OMNI_ECS_CLUSTER", "ecs_cluster"))
     ecs_service: str | None = Field(None, validation_alias=_env("OMNI_ECS_SERVICE", "ecs_service"))
@@ -150,6 +185,27 @@ class Settings(BaseSettings):
             raise ValueError(f"OMNI_ROLE_BINDINGS has unknown roles: {sorted(unknown)}")
         return value
 
+    @field_validator("alarm_sources", "sns_topics", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [v.strip() for v in text.split(",") if v.strip()]
+        return value
+
+    @field_validator("alarm_routes", mode="before")
+    @classmethod
+    def _routes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else []
+        from .routing import Route
+
+        for rule in value or []:
+            Route.model_validate(rule)  # fail fast on a malformed rule
+        return value
+
     @field_validator("aws_retry_mode")
     @classmethod
     def _retry_mode(cls, value: str) -> str:
@@ -169,6 +225,11 @@ class Settings(BaseSettings):
     @property
     def db_url_secret_id(self) -> str:
         return self.database_url_secret or f"{self.project}/{self.environment}/database-url"
+
+    def routes(self) -> list[Any]:
+        from .routing import Route
+
+        return [Route.model_validate(r) for r in self.alarm_routes]
 
     def require_slack(self) -> None:
         """Fail fast, naming the variable, when a Slack credential is missing or a placeholder."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from types import TracebackType
 from typing import Any
 
+from bot import render
+from commands.analysis import root_cause
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
 
@@ -32,6 +35,66 @@ def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     return {"reports": [r.model_dump(mode="json") for r in reports]}
 
 
+def run_triage(request: dict[str, Any]) -> dict[str, Any]:
+    """Run the runbooks an alarm routed to and post their findings in the alarm's thread."""
+    rt = get_runtime()
+    alarm = request.get("alarm") or {}
+    channel, thread_ts, reply_ts = request["channel"], request["thread_ts"], request.get("reply_ts")
+    ctx = make_context(rt.settings, rt.pool, environment=request.get("environment"))
+    reports = run_runbooks(list(request["runbooks"]), ctx)
+    post_reports(rt.slack, channel, thread_ts, reports, None, root_is_alarm=True)
+    cause = root_cause(reports)
+    worst = cause.title if cause else "no failing check"
+    if reply_ts:
+        rt.slack.chat_update(
+            channel=channel,
+            ts=reply_ts,
+            text=render.triage_verdict_text(
+                alarm.get("name"),
+                alarm.get("state"),
+                request["runbooks"],
+                worst,
+                bool(cause),
+                reports,
+            ),
+        )
+    refresh_alarm_catalog(ctx)
+    logger.info("triage done alarm=%s runbooks=%s", alarm.get("name"), request["runbooks"])
+    return {"reports": [r.model_dump(mode="json") for r in reports]}
+
+
+def refresh_alarm_catalog(ctx: Any) -> int:
+    """Publish the account's alarm names and metrics to Redis for the bot (which has no AWS)."""
+    from redis import Redis
+
+    rt = get_runtime()
+    key = f"omni:alarm-catalog:{ctx.names.environment}"
+    try:
+        redis = Redis.from_url(rt.settings.redis_url.get_secret_value(), socket_timeout=2)
+        if redis.set(f"{key}:fresh", "1", nx=True, ex=300) is None:
+            return 0
+        alarms = ctx.aws.paginate("cloudwatch", "describe_alarms", "MetricAlarms")
+    except Exception as exc:  # the catalog is an optimisation: never fail a triage over it
+        logger.warning("alarm catalog not refreshed: %s", exc)
+        return 0
+    entries = {
+        a["AlarmName"]: json.dumps(
+            {
+                "namespace": a.get("Namespace"),
+                "metric": a.get("MetricName"),
+                "arn": a.get("AlarmArn"),
+                "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
+                "threshold": a.get("Threshold"),
+            }
+        )
+        for a in alarms
+    }
+    if entries:
+        redis.hset(key, mapping=entries)
+        redis.expire(key, 24 * 3600)
+    return len(entries)
+
+
 def on_job_failure(
     job: Any,
     connection: Any,
@@ -42,6 +105,11 @@ def on_job_failure(
     """RQ failure callback: exceptions, timeouts and abandoned jobs all tell their thread."""
     request = (job.kwargs or {}).get("request") or {}
     channel, thread_ts = request.get("channel"), request.get("thread_ts")
+    what = (
+        f"Diagnosing {request.get('area')}"
+        if "area" in request
+        else f"Triage of {(request.get('alarm') or {}).get('name')}"
+    )
     name = exc_type.__name__ if exc_type else "unknown error"
     reason = {
         "JobTimeoutException": f"it did not finish within {job.timeout}s",
@@ -50,5 +118,5 @@ def on_job_failure(
     logger.error("job %s failed: %s", job.id, reason)
     if channel and thread_ts:
         tell_thread(
-            get_runtime().slack, channel, thread_ts, f"Diagnosing {request.get('area')}", reason
+            get_runtime().slack, channel, thread_ts, what, reason, edit_root="area" in request
         )

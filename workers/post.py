@@ -15,7 +15,13 @@ logger = logging.getLogger(__name__)
 
 
 def post_report(
-    slack: WebClient, channel: str, thread_ts: str, report: Report, user: str | None
+    slack: WebClient,
+    channel: str,
+    thread_ts: str,
+    report: Report,
+    user: str | None,
+    *,
+    edit_root: bool = True,
 ) -> list[str]:
     """Reply in the thread (several messages when the report is long), then edit the root."""
     posted: list[str] = []
@@ -24,16 +30,26 @@ def post_report(
             channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
         )
         posted.append(str(response["ts"]))
-    slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
+    if edit_root:
+        slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
     return posted
 
 
 def post_reports(
-    slack: WebClient, channel: str, thread_ts: str, reports: list[Report], user: str | None
+    slack: WebClient,
+    channel: str,
+    thread_ts: str,
+    reports: list[Report],
+    user: str | None,
+    *,
+    root_is_alarm: bool = False,
 ) -> None:
-    """One report as is; several (``diagnose all``) lead with the root cause, skip quiet runbooks."""
+    """One report as is; several (``diagnose all``) lead with the root cause, skip quiet ones.
+
+    ``root_is_alarm``: the thread's root is another app's alarm post, which Omni cannot edit.
+    """
     if len(reports) == 1:
-        post_report(slack, channel, thread_ts, reports[0], user)
+        post_report(slack, channel, thread_ts, reports[0], user, edit_root=not root_is_alarm)
         return
     cause = root_cause(reports)
     text, blocks = render.root_cause_message(cause, reports)
@@ -44,17 +60,27 @@ def post_reports(
                 slack.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, text=msg_text, blocks=msg_blocks
                 )
-    slack.chat_update(
-        channel=channel, ts=thread_ts, text=render.all_verdict_text(cause, reports, user)
-    )
+    if not root_is_alarm:
+        slack.chat_update(
+            channel=channel, ts=thread_ts, text=render.all_verdict_text(cause, reports, user)
+        )
 
 
-def tell_thread(slack: WebClient, channel: str, thread_ts: str, what: str, reason: str) -> None:
+def tell_thread(
+    slack: WebClient,
+    channel: str,
+    thread_ts: str,
+    what: str,
+    reason: str,
+    *,
+    edit_root: bool = True,
+) -> None:
     """Tell a thread that its job failed; never raises (it is the last resort)."""
     text = render.error_text(what, reason)
     try:
         slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
-        slack.chat_update(channel=channel, ts=thread_ts, text=text)
+        if edit_root:
+            slack.chat_update(channel=channel, ts=thread_ts, text=text)
     except SlackApiError as exc:
         logger.error(
             "could not tell thread %s/%s: %s", channel, thread_ts, exc.response.get("error")

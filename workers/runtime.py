@@ -11,6 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from redis import Redis
 from slack_sdk import WebClient
 
 from bot.slack_client import make_web_client
@@ -58,7 +59,13 @@ def get_runtime() -> Runtime:
                     max_attempts=settings.aws_max_attempts,
                     max_pool_connections=max(settings.aws_max_concurrency * 2, 10),
                 )
-                _runtime = Runtime(settings=settings, pool=pool, slack=make_web_client(settings))
+                redis = Redis.from_url(
+                    settings.redis_url.get_secret_value(),
+                    socket_timeout=2,
+                    socket_connect_timeout=2,
+                )
+                slack = make_web_client(settings, redis=redis)
+                _runtime = Runtime(settings=settings, pool=pool, slack=slack)
     return _runtime
 
 

@@ -1,0 +1,243 @@
+"""From an alarm to its triage thread: dedup, routing, storms, lifecycle (Redis-backed).
+
+Every alarm, however it arrived (a Slack post, ``/sns``, ``/pagerduty``), goes through
+:meth:`Triage.handle`:
+
+* an alarm that recovers (OK, resolved) gets a note in the thread of its original triage;
+* the same firing alarm again within ``OMNI_ALARM_DEDUP_S`` gets nothing;
+* each runbook runs at most once per environment per ``OMNI_TRIAGE_WINDOW_S``;
+* more than ``OMNI_STORM_THRESHOLD`` alarms in a minute in one channel is a storm: one summary
+  post in the channel and the runs' results in its thread, instead of a thread per alarm.
+
+State lives in Redis under ``omni:`` so several bot replicas agree and a restart forgets nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from commands.alarm import Alarm
+from commands.routing import route
+from commands.settings import Settings
+
+from .queue import Enqueuer
+
+logger = logging.getLogger(__name__)
+THREAD_TTL_S = 7 * 24 * 3600
+
+
+@dataclass
+class Outcome:
+    action: str  # "triage" | "storm" | "duplicate" | "recovered" | "unrouted" | "ignored"
+    runbooks: list[str]
+    detail: str = ""
+
+
+class Triage:
+    def __init__(
+        self, settings: Settings, redis: Redis, enqueuer: Enqueuer, client: WebClient
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.enqueuer = enqueuer
+        self.client = client
+        self._routes = settings.routes()
+        self._names_cache: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+
+    # -- the account's real alarms, cached in Redis by the workers -----------------------------
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        at, names = self._names_cache
+        if time.monotonic() - at < 60:
+            return names
+        try:
+            raw = self.redis.hgetall(f"omni:alarm-catalog:{self.settings.environment}")
+            names = {k.decode(): json.loads(v) for k, v in raw.items()}  # type: ignore[union-attr]
+        except RedisError:
+            return names
+        self._names_cache = (time.monotonic(), names)
+        return names
+
+    def enrich(self, alarm: Alarm) -> Alarm:
+        """Fill the metric from the real alarm of that name, when the post did not carry it."""
+        known = self.catalog().get(alarm.name or "")
+        if not known:
+            return alarm
+        return alarm.model_copy(
+            update={
+                "namespace": alarm.namespace or known.get("namespace"),
+                "metric": alarm.metric or known.get("metric"),
+                "dimensions": alarm.dimensions or known.get("dimensions") or {},
+                "arn": alarm.arn or known.get("arn"),
+                "threshold": alarm.threshold
+                if alarm.threshold is not None
+                else known.get("threshold"),
+            }
+        )
+
+    # -- the pipeline ------------------------------------------------------------------------
+    def handle(self, alarm: Alarm, channel: str, ts: str) -> Outcome:
+        alarm = self.enrich(alarm)
+        if alarm.identity is None:
+            return Outcome("ignored", [], "no alarm identity")
+        identity = f"{self.settings.environment}:{alarm.identity}"
+        if alarm.recovered:
+            return self._recovered(alarm, identity)
+        if not self.redis.set(
+            f"omni:alarm-seen:{identity}", ts, nx=True, ex=self.settings.alarm_dedup_s
+        ):
+            return Outcome("duplicate", [], identity)
+        runbooks = route(alarm, self._routes)
+        if not runbooks:
+            self._post(channel, ts, _unrouted_text(alarm))
+            return Outcome("unrouted", [])
+        now = time.time()
+        minute = int(now // 60)
+        storm_key = f"omni:storm:{channel}:{minute}"
+        count = int(self.redis.incr(storm_key))
+        self.redis.expire(storm_key, 180)
+        env = self.settings.environment
+        window = int(now // self.settings.triage_window_s)
+        claimed = [
+            rb
+            for rb in runbooks
+            if self.redis.set(
+                f"omni:run:{env}:{rb}:{window}", identity, nx=True, ex=self.settings.triage_window_s
+            )
+        ]
+        if count > self.settings.storm_threshold:
+            return self._storm(alarm, channel, minute, claimed, runbooks)
+        reply = self._post(channel, ts, _first_reply(alarm, runbooks, claimed))
+        self.redis.hset(
+            f"omni:alarm-thread:{identity}",
+            mapping={
+                "channel": channel,
+                "ts": ts,
+                "reply_ts": reply or "",
+                "runbooks": ",".join(runbooks),
+                "name": alarm.name or "",
+            },
+        )
+        self.redis.expire(f"omni:alarm-thread:{identity}", THREAD_TTL_S)
+        if claimed:
+            self.enqueuer.triage(self._request(alarm, claimed, channel, ts, reply))
+        return Outcome("triage", claimed, f"{len(runbooks) - len(claimed)} already running")
+
+    def _storm(
+        self, alarm: Alarm, channel: str, minute: int, claimed: list[str], runbooks: list[str]
+    ) -> Outcome:
+        self.redis.sadd(
+            f"omni:storm-alarms:{channel}:{minute}", alarm.name or alarm.identity or "?"
+        )
+        self.redis.expire(f"omni:storm-alarms:{channel}:{minute}", 600)
+        thread_key = f"omni:storm-thread:{channel}:{minute}"
+        if self.redis.set(f"omni:storm-post:{channel}:{minute}", "1", nx=True, ex=600):
+            ts = self._post(
+                channel,
+                None,
+                f":tornado: *Alarm storm* in this channel: more than {self.settings.storm_threshold} alarms within a minute. "
+                "Omni triages each runbook once and posts the results in this thread instead of one thread per alarm.",
+            )
+            self.redis.set(thread_key, ts or "", ex=600)
+        thread_ts = self._wait_for(thread_key)
+        if claimed and thread_ts:
+            self.enqueuer.triage(
+                self._request(
+                    alarm, claimed, channel, thread_ts, None, storm_key=f"{channel}:{minute}"
+                )
+            )
+        return Outcome("storm", claimed)
+
+    def _recovered(self, alarm: Alarm, identity: str) -> Outcome:
+        raw: dict[Any, Any] = self.redis.hgetall(f"omni:alarm-thread:{identity}")
+        thread = {_s(k): _s(v) for k, v in raw.items()}
+        if not thread:
+            return Outcome("ignored", [], "recovery of an alarm Omni did not triage")
+        marker = f"omni:recovered:{identity}:{thread['ts']}"
+        if not self.redis.set(marker, "1", nx=True, ex=THREAD_TTL_S):
+            return Outcome("duplicate", [], "recovery already noted")
+        when = alarm.changed_at or time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self._post(
+            thread["channel"],
+            thread["ts"],
+            f":white_check_mark: *{alarm.name or 'The alarm'}* recovered ({alarm.state}) at {when}.",
+        )
+        if thread.get("reply_ts"):
+            try:
+                self.client.chat_update(
+                    channel=thread["channel"],
+                    ts=thread["reply_ts"],
+                    text=f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); triaged: {thread.get('runbooks')}",
+                )
+            except SlackApiError as exc:
+                logger.warning("could not edit the first reply: %s", exc.response.get("error"))
+        self.redis.delete(f"omni:alarm-seen:{identity}")
+        return Outcome("recovered", [])
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _request(
+        self,
+        alarm: Alarm,
+        runbooks: list[str],
+        channel: str,
+        thread_ts: str,
+        reply_ts: str | None,
+        storm_key: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "alarm": alarm.model_dump(mode="json"),
+            "runbooks": runbooks,
+            "environment": self.settings.environment,
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "reply_ts": reply_ts,
+            "storm": storm_key,
+        }
+
+    def _post(self, channel: str, thread_ts: str | None, text: str) -> str | None:
+        try:
+            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+            return str(response["ts"])
+        except SlackApiError as exc:
+            logger.warning("could not post in %s: %s", channel, exc.response.get("error"))
+            return None
+
+    def _wait_for(self, key: str, timeout_s: float = 5.0) -> str | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = self.redis.get(key)
+            if value:
+                return _s(value)
+            time.sleep(0.05)
+        return None
+
+
+def _first_reply(alarm: Alarm, runbooks: list[str], claimed: list[str]) -> str:
+    text = f":mag: Triaging *{alarm.name}* ({alarm.state}): {', '.join(runbooks)}"
+    skipped = [rb for rb in runbooks if rb not in claimed]
+    if skipped:
+        text += f" ({', '.join(skipped)} already running for another alarm in the last minutes)"
+    return text + "…"
+
+
+def _unrouted_text(alarm: Alarm) -> str:
+    read = ", ".join(f"{k}={v}" for k, v in alarm.explain().items() if v)
+    return (
+        f":grey_question: I read this alarm as {read or 'nothing useful'}, but no routing rule matches it, so I did not triage it. "
+        'Add a rule, e.g. `OMNI_ALARM_ROUTES=\'[{"name": "'
+        + (alarm.name or "my-alarm")
+        + '", "runbooks": ["db"]}]\'`, '
+        "or check what Omni reads with `omni alarm explain FILE`."
+    )
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,275 @@
+"""Every fixture in ../shared/fixtures read; the alarm parser never raises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from commands.alarm import from_slack_event, parse_any
+from commands.routing import Route, route
+
+from .helpers import FIXTURES, REPO, clean_env
+
+# fixture → (source, name, state, region, account, metric, runbooks)
+EXPECT: dict[str, tuple[Any, ...]] = {
+    "aws_chatbot_cloudwatch_alarm_message_event.reconstructed.json": (
+        "slack",
+        "prod-api-5xx-high",
+        "ALARM",
+        "us-east-1",
+        "123456789012",
+        None,
+        ["alb", "ecs"],
+    ),
+    "cloudwatch_alarm_message_metric_math.aws-lambda-go.json": (
+        "cloudwatch",
+        "EXAMPLE",
+        "ALARM",
+        None,
+        None,
+        "NetworkOut",
+        [],
+    ),
+    "cloudwatch_alarm_message_minimal.terraform-aws-notify-slack.json": (
+        "cloudwatch",
+        "Example",
+        "ALARM",
+        "eu-west-1",
+        "000000000000",
+        None,
+        [],
+    ),
+    "cloudwatch_alarm_message_single_metric.aws-lambda-go.json": (
+        "cloudwatch",
+        "EXAMPLE",
+        "ALARM",
+        None,
+        "123456789012",
+        "NetworkOut",
+        [],
+    ),
+    "cloudwatch_alarm_sns_notification.reconstructed.json": (
+        "cloudwatch",
+        "prod-api-5xx-high",
+        "ALARM",
+        "us-east-1",
+        "123456789012",
+        "HTTPCode_Target_5XX_Count",
+        ["alb", "ecs"],
+    ),
+    "cloudwatch_alarm_via_sns_lambda_event.terraform-aws-notify-slack.json": (
+        "cloudwatch",
+        "DBMigrationRequired",
+        "OK",
+        "us-east-1",
+        "735598076380",
+        "DBMigrationRequired",
+        [],
+    ),
+    "cloudwatch_alarm_via_sns_lambda_event_metric_math.aws-lambda-go.json": (
+        "cloudwatch",
+        "EXAMPLE",
+        "ALARM",
+        None,
+        None,
+        "NetworkOut",
+        [],
+    ),
+    "cloudwatch_alarm_via_sns_lambda_event_single_metric.aws-lambda-go.json": (
+        "cloudwatch",
+        "EXAMPLE",
+        "ALARM",
+        None,
+        "123456789012",
+        "NetworkOut",
+        [],
+    ),
+    "pagerduty_slack_incident_message_event.reconstructed.json": (
+        "slack",
+        "The server is on fire.",
+        "TRIGGERED",
+        None,
+        None,
+        None,
+        [],
+    ),
+    "pagerduty_webhook_v3_incident_priority_updated.pagerduty_docs.json": (
+        "pagerduty",
+        "A little bump in the road",
+        "TRIGGERED",
+        None,
+        None,
+        None,
+        [],
+    ),
+    "pagerduty_webhook_v3_incident_priority_updated.signed_body.go-pagerduty.json": (
+        "pagerduty",
+        "A little bump in the road",
+        "TRIGGERED",
+        None,
+        None,
+        None,
+        [],
+    ),
+    "pagerduty_webhook_v3_incident_triggered.reconstructed.json": (
+        "pagerduty",
+        "A little bump in the road",
+        "TRIGGERED",
+        None,
+        None,
+        None,
+        [],
+    ),
+}
+NOT_ALARMS = [
+    "slack_event_message_user.bolt_tests.json",
+    "slack_event_message_subtype_bot_message.bolt_tests.json",
+    "slack_event_message_from_app_bot_no_subtype.bolt_tests.json",
+    "sns_notification.aws_docs.json",
+    "sns_notification_sigv1_real.aws-sdk-ruby.json",
+    "sns_subscription_confirmation.aws_docs.json",
+    "slack_block_actions.bolt_tests.json",
+    "slack_events_url_verification.bolt_tests.json",
+]
+
+
+def _load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECT))
+def test_fixture_alarm(name: str) -> None:
+    source, alarm_name, state, region, account, metric, runbooks = EXPECT[name]
+    doc = _load(name)
+    alarm = parse_any(doc)
+    assert alarm is not None
+    assert (alarm.source, alarm.name, alarm.state, alarm.region, alarm.account, alarm.metric) == (
+        source,
+        alarm_name,
+        state,
+        region,
+        account,
+        metric,
+    )
+    assert route(alarm) == runbooks
+
+
+@pytest.mark.parametrize("name", NOT_ALARMS)
+def test_not_alarms(name: str) -> None:
+    assert parse_any(_load(name)) is None
+
+
+def test_every_json_fixture_is_handled() -> None:
+    for path in FIXTURES.glob("*.json"):
+        parse_any(json.loads(path.read_text()))  # never raises
+
+
+def test_region_comes_from_the_arn_not_the_display_name() -> None:
+    doc = _load("cloudwatch_alarm_sns_notification.reconstructed.json")
+    inner = json.loads(doc["Message"])
+    inner["Region"] = "EU (Ireland)"  # display name disagrees; the ARN wins
+    inner["AlarmArn"] = "arn:aws:cloudwatch:ap-south-1:222222222222:alarm:prod-api-5xx-high"
+    doc["Message"] = json.dumps(inner)
+    alarm = parse_any(doc)
+    assert alarm is not None and (alarm.region, alarm.account) == ("ap-south-1", "222222222222")
+
+
+@pytest.mark.parametrize("subtype", [None, "bot_message"])
+def test_chatbot_post_in_both_shapes_and_known_names(subtype: str | None) -> None:
+    event = _load("aws_chatbot_cloudwatch_alarm_message_event.reconstructed.json")["event"]
+    if subtype:
+        event["subtype"] = subtype
+    else:
+        event.pop("subtype", None)
+    event["attachments"][0]["blocks"][0]["text"]["text"] = (
+        "A new alarm fired, see details"  # layouts change
+    )
+    alarm = from_slack_event(event, known_names=["prod-api-5xx-high", "prod-api-5xx"])
+    assert alarm is not None and alarm.name == "prod-api-5xx-high" and alarm.state == "ALARM"
+
+
+def test_user_rules_come_first() -> None:
+    alarm = parse_any(_load("cloudwatch_alarm_message_single_metric.aws-lambda-go.json"))
+    assert alarm is not None
+    assert route(
+        alarm, [Route(namespace="AWS/EC2", metric="NetworkOut", runbooks=["network"])]
+    ) == ["network"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4),
+    max_leaves=20,
+)
+keys = st.sampled_from(
+    [
+        "event",
+        "type",
+        "text",
+        "attachments",
+        "blocks",
+        "fields",
+        "Records",
+        "Sns",
+        "Message",
+        "Type",
+        "AlarmName",
+        "Trigger",
+        "AlarmArn",
+        "NewStateValue",
+        "event_type",
+        "data",
+    ]
+)
+
+
+@given(
+    st.dictionaries(keys, json_values | st.dictionaries(keys, json_values, max_size=5), max_size=6)
+)
+@settings(max_examples=400, deadline=None)
+def test_parser_never_raises(doc: dict[str, Any]) -> None:
+    parse_any(doc)
+    parse_any({"type": "message", "text": json.dumps(doc)})
+
+
+def test_explain_cli_json() -> None:
+    path = FIXTURES / "cloudwatch_alarm_sns_notification.reconstructed.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "alarm", "explain", str(path), "--format", "json"],
+        env=clean_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc == {
+        "source": "cloudwatch",
+        "alarm": {
+            "name": "prod-api-5xx-high",
+            "state": "ALARM",
+            "namespace": "AWS/ApplicationELB",
+            "metric": "HTTPCode_Target_5XX_Count",
+            "dimensions": {"LoadBalancer": "app/prod-api/0123456789abcdef"},
+            "region": "us-east-1",
+            "account": "123456789012",
+        },
+        "runbooks": ["alb", "ecs"],
+    }
+    user = FIXTURES / "slack_event_message_user.bolt_tests.json"
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "alarm", "explain", str(user), "--format", "json"],
+        env=clean_env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1 and json.loads(out.stdout)["alarm"]["name"] is None
