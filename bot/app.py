@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError
 from commands.alarm import from_slack_event
 from commands.settings import Settings
 
-from . import render
+from . import metrics, render
 from .parse import AREAS, parse
 from .queue import Enqueuer, QueueUnavailable, connect
 from .slack_client import make_web_client
@@ -189,6 +189,7 @@ def register_alarm_listener(app: App, deps: Deps) -> None:
             return
         ts = event.get("thread_ts") or event["ts"]
         outcome = deps.triage.handle(alarm, event["channel"], ts)
+        metrics.ALARMS.labels(outcome.action).inc()
         logger.info(
             "alarm %s state=%s → %s %s", alarm.name, alarm.state, outcome.action, outcome.runbooks
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,8 +24,10 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from commands.alarm import Alarm, from_pagerduty_webhook, parse_any
 from commands.settings import Settings, get_settings
 
+from . import metrics
 from .app import create_app
 from .pagerduty import signature_ok
+from .queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
 from .sns import CertificateStore, SnsRejected, subscribe_url_ok, verify
 
 logger = logging.getLogger(__name__)
@@ -53,8 +57,18 @@ def create_web_app(
 
     @web.post("/slack/events")
     def slack_events() -> Response:
+        started = time.perf_counter()
         response: Response = handler.handle(request)
+        kind = (
+            "command"
+            if request.form.get("command")
+            else "interactive"
+            if request.form.get("payload")
+            else "event"
+        )
+        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
         if response.status_code in (401, 403):
+            metrics.REJECTED.labels("slack", "signature").inc()
             audit_log.warning(
                 "rejected slack request status=%s reason=%s remote=%s retry=%s",
                 response.status_code,
@@ -67,6 +81,15 @@ def create_web_app(
     @web.get("/healthz")
     def healthz() -> tuple[dict[str, Any], int]:
         return {"status": "ok"}, 200
+
+    @web.get("/metrics")
+    def metrics_page() -> Response:
+        body, content_type = metrics.exposition(
+            deps.enqueuer.redis, (DIAGNOSTICS_QUEUE, FIXES_QUEUE)
+        )
+        return Response(
+            body, mimetype=content_type.split(";")[0], headers={"Content-Type": content_type}
+        )
 
     @web.get("/readyz")
     def readyz() -> tuple[dict[str, Any], int]:
@@ -125,6 +148,7 @@ def register_alarm_endpoints(
                 check_cert_dates=settings.sns_verify_cert_dates,
             )
         except SnsRejected as exc:
+            metrics.REJECTED.labels("sns", "signature").inc()
             audit_log.warning(
                 "rejected sns message reason=%s topic=%s remote=%s",
                 exc,
@@ -166,6 +190,7 @@ def register_alarm_endpoints(
             else ""
         )
         if not signature_ok(secret, raw, request.headers.get("X-PagerDuty-Signature")):
+            metrics.REJECTED.labels("pagerduty", "signature").inc()
             audit_log.warning(
                 "rejected pagerduty webhook: bad or missing signature remote=%s",
                 request.remote_addr,
@@ -191,6 +216,13 @@ def register_alarm_endpoints(
         return {"accepted": alarm.incident_id}, 202
 
 
+def _child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
 def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> int:
     from gunicorn.app.base import BaseApplication
 
@@ -210,6 +242,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, thread
             }
             for key, value in cfg.items():
                 self.cfg.set(key, value)
+            self.cfg.set("child_exit", _child_exit)
 
         def load(self) -> Flask:
             return create_web_app(settings)

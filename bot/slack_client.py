@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from redis import Redis
 from slack_sdk import WebClient
@@ -17,6 +18,21 @@ from commands.settings import Settings
 from .pacing import PacedWebClient, Pacer
 
 logger = logging.getLogger(__name__)
+
+
+class _CountingRateLimitHandler(RateLimitErrorRetryHandler):
+    """Slack's own 429 handling (waits Retry-After), counted in the metrics."""
+
+    def _can_retry(
+        self, *, state: Any, request: Any, response: Any = None, error: Any = None
+    ) -> bool:
+        can = bool(super()._can_retry(state=state, request=request, response=response, error=error))
+        if response is not None and response.status_code == 429:
+            from . import metrics
+
+            metrics.SLACK_RATELIMITED.inc()
+            logger.warning("Slack answered 429; retrying after Retry-After")
+        return can
 
 
 def make_web_client(
@@ -35,7 +51,7 @@ def make_web_client(
         timeout=10,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=3),
-            RateLimitErrorRetryHandler(max_retry_count=5),
+            _CountingRateLimitHandler(max_retry_count=5),
             ServerErrorRetryHandler(max_retry_count=3),
         ],
         logger=logger,

@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--format", choices=("text", "json"), default="text")
 
+    sub.add_parser(
+        "healthcheck", help="exit 0 when this container's bot or worker answers /healthz"
+    )
+
     demo = sub.add_parser("demo", help="the whole loop on this laptop: no Slack, no AWS, no Redis")
     demo.add_argument("--scenario", default="aurora-stopped")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
@@ -74,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _diagnose(args)
         if args.cmd == "alarm":
             return _explain(args)
+        if args.cmd == "healthcheck":
+            return _healthcheck()
+        if args.cmd == "serve" and args.workers > 1:
+            # gunicorn's processes share metrics through files; set up before any metric exists
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"/tmp/omni-metrics-{os.getpid()}")
+        if args.cmd in ("serve", "worker") and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            _prepare_metrics_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
         module = {"serve": "bot.server", "worker": "workers.worker", "demo": "workers.demo"}[
             args.cmd
         ]
@@ -87,6 +98,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130
+
+
+def _prepare_metrics_dir(path: str) -> None:
+    """Create (and empty) the metrics directory before any metric is created."""
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(path, name))
+
+
+def _healthcheck() -> int:
+    import urllib.request
+
+    for port in (os.environ.get("PORT", "3000"), os.environ.get("OMNI_HEALTH_PORT", "9000")):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+                if response.status == 200:
+                    return EXIT_OK
+        except OSError:
+            continue
+    print("omni: neither the bot nor the worker answers /healthz", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _explain(args: argparse.Namespace) -> int:

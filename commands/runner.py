@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -25,6 +26,7 @@ def make_context(
     *,
     environment: str | None = None,
     outputs: dict[str, Any] | None = None,
+    on_call: Callable[[str, str, float, str | None], None] | None = None,
 ) -> CheckContext:
     from .terraform import load_outputs
 
@@ -35,7 +37,7 @@ def make_context(
         settings=settings,
         names=Names.from_settings(settings, environment),
         region=region,
-        aws=AwsCaller(pool, region),
+        aws=AwsCaller(pool, region, on_call=on_call),
         outputs=outputs,
     )
 

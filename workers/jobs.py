@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from types import TracebackType
 from typing import Any
 
-from bot import render
+from bot import metrics, render
 from commands.analysis import root_cause
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
@@ -18,14 +19,29 @@ from .runtime import get_runtime
 logger = logging.getLogger(__name__)
 
 
+def _on_call(service: str, operation: str, seconds: float, error: str | None) -> None:
+    if error:
+        metrics.AWS_ERRORS.labels(service, error).inc()
+
+
+def _observe(kind: str, runbooks: list[str], started: float, outcome: str) -> None:
+    for rb in runbooks:
+        metrics.JOBS.labels(kind, rb, outcome).inc()
+        metrics.JOB_SECONDS.labels(kind, rb).observe(time.perf_counter() - started)
+
+
 def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     """Run one runbook (or ``all``) and post its findings in the request's thread."""
     rt = get_runtime()
     area, channel, thread_ts = request["area"], request["channel"], request["thread_ts"]
     logger.info("diagnosis start area=%s channel=%s thread=%s", area, channel, thread_ts)
-    ctx = make_context(rt.settings, rt.pool, environment=request.get("environment"))
+    started = time.perf_counter()
+    ctx = make_context(
+        rt.settings, rt.pool, environment=request.get("environment"), on_call=_on_call
+    )
     names = runbook_names() if area == "all" else [area]
     reports = run_runbooks(names, ctx)
+    _observe("diagnosis", names, started, "failed" if any(r.failed for r in reports) else "passed")
     post_reports(rt.slack, channel, thread_ts, reports, request.get("user"))
     logger.info(
         "diagnosis done area=%s thread=%s duration_ms=%s", area, thread_ts, reports[0].duration_ms
@@ -40,8 +56,17 @@ def run_triage(request: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime()
     alarm = request.get("alarm") or {}
     channel, thread_ts, reply_ts = request["channel"], request["thread_ts"], request.get("reply_ts")
-    ctx = make_context(rt.settings, rt.pool, environment=request.get("environment"))
+    started = time.perf_counter()
+    ctx = make_context(
+        rt.settings, rt.pool, environment=request.get("environment"), on_call=_on_call
+    )
     reports = run_runbooks(list(request["runbooks"]), ctx)
+    _observe(
+        "triage",
+        list(request["runbooks"]),
+        started,
+        "failed" if any(r.failed for r in reports) else "passed",
+    )
     post_reports(rt.slack, channel, thread_ts, reports, None, root_is_alarm=True)
     cause = root_cause(reports)
     worst = cause.title if cause else "no failing check"

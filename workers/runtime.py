@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
+import boto3
 from redis import Redis
 from slack_sdk import WebClient
 
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
+from commands.errors import THROTTLE_CODES
 from commands.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,10 @@ def get_runtime() -> Runtime:
         with _lock:
             if _runtime is None:
                 settings = get_settings()
+                session = boto3.session.Session()
+                session.events.register("needs-retry", _count_throttles)
                 pool = ClientPool(
+                    session,
                     retry_mode=settings.aws_retry_mode,
                     max_attempts=settings.aws_max_attempts,
                     max_pool_connections=max(settings.aws_max_concurrency * 2, 10),
@@ -67,6 +73,18 @@ def get_runtime() -> Runtime:
                 slack = make_web_client(settings, redis=redis)
                 _runtime = Runtime(settings=settings, pool=pool, slack=slack)
     return _runtime
+
+
+def _count_throttles(response: Any = None, operation: Any = None, **_: Any) -> None:
+    """botocore asks each attempt whether to retry: count throttling answers (never decides)."""
+    if not response:
+        return
+    code = str((response[1] or {}).get("Error", {}).get("Code", ""))
+    if code in THROTTLE_CODES:
+        from bot import metrics
+
+        service = getattr(getattr(operation, "service_model", None), "service_name", "?")
+        metrics.AWS_THROTTLES.labels(service).inc()
 
 
 def set_runtime(runtime: Runtime | None) -> None:

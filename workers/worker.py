@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from redis import Redis
@@ -12,6 +13,7 @@ from rq.serializers import JSONSerializer
 
 from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
 
+from .health import serve_health
 from .runtime import get_runtime, warm
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,12 @@ def main(args: argparse.Namespace) -> int:
     runtime = get_runtime()
     warm(runtime)
     redis = Redis.from_url(runtime.settings.redis_url.get_secret_value(), health_check_interval=30)
+    port = int(os.environ.get("OMNI_HEALTH_PORT", "9000"))
+    if port:
+        try:
+            serve_health(redis, port)
+        except OSError as exc:
+            logger.warning("worker health port %s unavailable: %s", port, exc)
     worker = SimpleWorker(
         [FIXES_QUEUE, DIAGNOSTICS_QUEUE],
         connection=redis,
