@@ -130,8 +130,21 @@ def test_healthcheck_command_for_both_processes(
     ):
         wait_http(f"http://127.0.0.1:{port}/healthz")
         assert healthcheck() == 0
+        for _ in range(4):  # likely spread over both gunicorn processes
+            body = slash_command_body("help")
+            requests.post(
+                f"http://127.0.0.1:{port}/slack/events",
+                data=body,
+                headers=signed_headers(SECRET, body),
+                timeout=5,
+            )
         page = requests.get(
             f"http://127.0.0.1:{port}/metrics", timeout=3
-        ).text  # gunicorn's processes, merged
-        assert "omni_ack_seconds" in page
+        ).text  # both processes, merged
+        count = next(
+            line
+            for line in page.splitlines()
+            if line.startswith('omni_ack_seconds_count{kind="command"}')
+        )
+        assert float(count.split()[-1]) == 4.0
     _ = Any
