@@ -16,6 +16,7 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from commands import logs
 from commands.alarm import from_slack_event
 from commands.settings import Settings
 
@@ -91,6 +92,10 @@ def register_commands(app: App, deps: Deps) -> None:
         ack()
 
     def start_diagnosis(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        with logs.bind(request_id=command.get("trigger_id"), user=command.get("user_id")):
+            _start_diagnosis(command, client, respond)
+
+    def _start_diagnosis(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         cmd = parse(command.get("text"))
         if cmd.kind != "diagnose" or cmd.area is None:
             return
@@ -173,6 +178,12 @@ def register_alarm_listener(app: App, deps: Deps) -> None:
         ack()
 
     def on_message(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
+        with logs.bind(
+            request_id=body.get("event_id"), thread_ts=event.get("thread_ts") or event.get("ts")
+        ):
+            _on_message(body, event, context)
+
+    def _on_message(body: dict[str, Any], event: dict[str, Any], context: dict[str, Any]) -> None:
         if event.get("subtype") in _IGNORED_SUBTYPES or not event.get("channel"):
             return
         if event.get("bot_id") and event.get("bot_id") == context.get("bot_id"):

@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from flask import Flask, Response, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
+from commands import logs
 from commands.alarm import Alarm, from_pagerduty_webhook, parse_any
 from commands.settings import Settings, get_settings
 
@@ -252,13 +252,8 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, thread
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
     settings = get_settings()
+    logs.configure(settings, fmt=os.environ.get("OMNI_LOG_FORMAT", "json"))
     settings.require_slack()
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

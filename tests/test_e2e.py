@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -82,6 +83,13 @@ def test_slash_command_to_threaded_findings(
     assert "Aurora cluster is stopped" in thread and "db.cluster_status" in thread
     assert "rds:StartDBCluster" in thread and served_stack.names.aurora_cluster in thread
     assert "Aurora cluster is stopped" in update.text and ":red_circle:" in update.text
+    # structured logs: the worker's lines are JSON with the job and thread ids; no secret in them
+    worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line.startswith("{")]
+    done = next(line for line in worker_lines if line["msg"].startswith("diagnosis done"))
+    assert done["thread_ts"] == root_ts and done["job_id"].startswith("diag-")
+    for log in ("worker.log", "serve.log"):
+        text = (tmp_path / log).read_text()
+        assert "xoxb-e2e-token" not in text and SECRET not in text
     # the worker posted with the bot token; nothing reached Slack without it
     assert {c.token for c in fake_slack.calls if not c.method.startswith("response/")} == {
         "xoxb-e2e-token"

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from bot import metrics, render
+from commands import logs
 from commands.analysis import root_cause
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
@@ -30,8 +31,22 @@ def _observe(kind: str, runbooks: list[str], started: float, outcome: str) -> No
         metrics.JOB_SECONDS.labels(kind, rb).observe(time.perf_counter() - started)
 
 
+def _job_id() -> str | None:
+    from rq import get_current_job
+
+    job = get_current_job()
+    return job.id if job else None
+
+
 def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     """Run one runbook (or ``all``) and post its findings in the request's thread."""
+    with logs.bind(
+        job_id=_job_id(), thread_ts=request.get("thread_ts"), request_id=request.get("request_id")
+    ):
+        return _run_diagnosis(request)
+
+
+def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime()
     area, channel, thread_ts = request["area"], request["channel"], request["thread_ts"]
     logger.info("diagnosis start area=%s channel=%s thread=%s", area, channel, thread_ts)
@@ -53,6 +68,15 @@ def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
 
 def run_triage(request: dict[str, Any]) -> dict[str, Any]:
     """Run the runbooks an alarm routed to and post their findings in the alarm's thread."""
+    with logs.bind(
+        job_id=_job_id(),
+        thread_ts=request.get("thread_ts"),
+        alarm=(request.get("alarm") or {}).get("name"),
+    ):
+        return _run_triage(request)
+
+
+def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime()
     alarm = request.get("alarm") or {}
     channel, thread_ts, reply_ts = request["channel"], request["thread_ts"], request.get("reply_ts")

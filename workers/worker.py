@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
 from redis import Redis
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
+from commands import logs
 
 from .health import serve_health
 from .runtime import get_runtime, warm
@@ -20,13 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 def main(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
     runtime = get_runtime()
+    logs.configure(runtime.settings, fmt=os.environ.get("OMNI_LOG_FORMAT", "json"))
     warm(runtime)
     redis = Redis.from_url(runtime.settings.redis_url.get_secret_value(), health_check_interval=30)
     port = int(os.environ.get("OMNI_HEALTH_PORT", "9000"))
