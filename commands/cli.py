@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--format", choices=("text", "json"), default="text")
 
+    iam = sub.add_parser(
+        "iam-policy", help="write the least-privilege IAM policies generated from the registries"
+    )
+    iam.add_argument("--project", default=os.environ.get("OMNI_PROJECT", "omnirapeutic"))
+    iam.add_argument("--out", default="deploy/iam")
+
     sub.add_parser(
         "healthcheck", help="exit 0 when this container's bot or worker answers /healthz"
     )
@@ -78,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _diagnose(args)
         if args.cmd == "alarm":
             return _explain(args)
+        if args.cmd == "iam-policy":
+            from .iam import write_policies
+
+            for path in write_policies(args.out, args.project):
+                print(path)
+            return EXIT_OK
         if args.cmd == "healthcheck":
             return _healthcheck()
         if args.cmd == "serve" and args.workers > 1:

@@ -222,6 +222,22 @@ def seed(pool: ClientPool, names: Names, region: str, *, now: datetime | None = 
             }
         ),
     )
+    logs_policy = iam.create_policy(
+        PolicyName=f"{base}-ecs-task-execution-logs",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=names.task_execution_role, PolicyArn=logs_policy)
     c("ecr").create_repository(repositoryName=names.ecr_repository)
 
     # Logs

@@ -84,7 +84,11 @@ def test_slash_command_to_threaded_findings(
     assert "rds:StartDBCluster" in thread and served_stack.names.aurora_cluster in thread
     assert "Aurora cluster is stopped" in update.text and ":red_circle:" in update.text
     # structured logs: the worker's lines are JSON with the job and thread ids; no secret in them
-    worker_lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines() if line.startswith("{")]
+    worker_lines = [
+        json.loads(line)
+        for line in (tmp_path / "worker.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     done = next(line for line in worker_lines if line["msg"].startswith("diagnosis done"))
     assert done["thread_ts"] == root_ts and done["job_id"].startswith("diag-")
     for log in ("worker.log", "serve.log"):

@@ -1,0 +1,164 @@
+"""Least-privilege IAM policies, generated from the check and fix registries.
+
+The diagnostics policy is what the runbooks actually call: every check is run against the
+sandbox (the healthy stack and every scenario, so every branch that calls AWS is taken) with a
+hook recording each API call.  Calls that accept resource-level permissions are scoped to the
+project's resources by ARN.  The fixes policy comes from the fix catalogue.  ``omni iam-policy``
+writes both; a test regenerates them and fails if the committed files have drifted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from .remediations import CATALOGUE
+
+# Calls that AWS lets us scope, with the ARN pattern for the project's resources.
+_SCOPED: dict[str, list[str]] = {
+    "secretsmanager:GetSecretValue": ["arn:aws:secretsmanager:*:*:secret:{project}/*"],
+    "dynamodb:Scan": ["arn:aws:dynamodb:*:*:table/{project}-terraform-locks"],
+    "logs:FilterLogEvents": [
+        "arn:aws:logs:*:*:log-group:/ecs/{project}-*",
+        "arn:aws:logs:*:*:log-group:/ecs/{project}-*:*",
+    ],
+    "ecr:DescribeImages": ["arn:aws:ecr:*:*:repository/{project}-*"],
+    "iam:ListRolePolicies": ["arn:aws:iam::*:role/{project}-*"],
+    "iam:ListAttachedRolePolicies": ["arn:aws:iam::*:role/{project}-*"],
+    "iam:GetRolePolicy": ["arn:aws:iam::*:role/{project}-*"],
+    "iam:GetRole": ["arn:aws:iam::*:role/{project}-*"],
+    "s3:GetObject": ["arn:aws:s3:::*/*.tfstate"],
+}
+_FIX_SCOPED: dict[str, list[str]] = {
+    "rds:StartDBCluster": ["arn:aws:rds:*:*:cluster:{project}-*"],
+    "rds:ModifyDBCluster": ["arn:aws:rds:*:*:cluster:{project}-*"],
+    "ecs:UpdateService": ["arn:aws:ecs:*:*:service/{project}-*/{project}-*"],
+    "elasticloadbalancing:ModifyLoadBalancerAttributes": [
+        "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/{project}-*"
+    ],
+    "sns:Publish": ["arn:aws:sns:*:*:{project}-*"],
+    "cloudwatch:EnableAlarmActions": ["arn:aws:cloudwatch:*:*:alarm:{project}-*"],
+    "cloudwatch:DisableAlarmActions": ["arn:aws:cloudwatch:*:*:alarm:{project}-*"],
+    "wafv2:UpdateIPSet": ["arn:aws:wafv2:*:*:regional/ipset/{project}-*/*"],
+    "wafv2:UpdateWebACL": [
+        "arn:aws:wafv2:*:*:regional/webacl/{project}-*/*",
+        "arn:aws:wafv2:*:*:regional/managedruleset/*/*",
+        "arn:aws:wafv2:*:*:regional/ipset/{project}-*/*",
+    ],
+    "dynamodb:DeleteItem": ["arn:aws:dynamodb:*:*:table/{project}-terraform-locks"],
+    "iam:PassRole": ["arn:aws:iam::*:role/{project}-*"],
+}
+# botocore's signing names that differ from IAM's action prefixes
+_SIGNING_TO_IAM = {"monitoring": "cloudwatch"}
+# The fix catalogue names botocore's service ids; IAM uses these prefixes.
+_IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+READ_ONLY = re.compile(r":(Describe|Get|List|Scan|Filter|Query)")
+
+
+def fix_actions() -> set[str]:
+    actions = set()
+    for spec in CATALOGUE.values():
+        for service, op in re.findall(r"([a-z0-9]+):([A-Z][A-Za-z]+)", spec.api):
+            actions.add(f"{_IAM_PREFIX.get(service, service)}:{op}")
+    if "ecs:RegisterTaskDefinition" in actions:
+        actions |= {"iam:PassRole", "ecs:DescribeTaskDefinition"}
+    return actions
+
+
+def _statements(
+    actions: set[str], scoped: dict[str, list[str]], project: str, sid: str
+) -> list[dict[str, Any]]:
+    statements = []
+    anywhere = sorted(a for a in actions if a not in scoped)
+    if anywhere:
+        statements.append(
+            {"Sid": f"{sid}Describe", "Effect": "Allow", "Action": anywhere, "Resource": "*"}
+        )
+    by_resource: dict[tuple[str, ...], list[str]] = {}
+    for action in sorted(a for a in actions if a in scoped):
+        resources = tuple(r.format(project=project) for r in scoped[action])
+        by_resource.setdefault(resources, []).append(action)
+    for i, (resources, grouped) in enumerate(sorted(by_resource.items())):
+        statements.append(
+            {
+                "Sid": f"{sid}Scoped{i}",
+                "Effect": "Allow",
+                "Action": grouped,
+                "Resource": list(resources),
+            }
+        )
+    return statements
+
+
+def diagnostics_policy(actions: set[str], project: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": _statements(actions, _SCOPED, project, "OmniDiagnostics"),
+    }
+
+
+def fixes_policy(project: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": _statements(fix_actions(), _FIX_SCOPED, project, "OmniFixes"),
+    }
+
+
+def policy_actions(policy: dict[str, Any]) -> set[str]:
+    return {a for st in policy["Statement"] for a in st["Action"]}
+
+
+def record_runbook_calls(project: str = "omnirapeutic") -> set[str]:
+    """Run every check over the healthy sandbox and each scenario; the IAM actions they call."""
+    import boto3
+    from moto import mock_aws
+
+    from .aws import ClientPool
+    from .names import Names
+    from .registry import runbook_names
+    from .runner import make_context, run_runbooks
+    from .sandbox import SCENARIOS, apply_scenario, seed
+    from .settings import Settings
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "iam-recording")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "iam-recording")
+    actions: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        prefix = model.service_model.signing_name
+        actions.add(f"{_SIGNING_TO_IAM.get(prefix, prefix)}:{model.name}")
+
+    settings = Settings(project=project, region="us-east-1", db_diag_secret=None)
+    for scenario in sorted(SCENARIOS):
+        with mock_aws():
+            seed_pool = ClientPool(boto3.session.Session(region_name="us-east-1"))
+            stack = seed(seed_pool, Names.from_settings(settings), "us-east-1")
+            apply_scenario(scenario, stack)
+            session = boto3.session.Session(region_name="us-east-1")
+            session.events.register("before-call", record)
+            ctx = make_context(settings, ClientPool(session), outputs=stack.outputs)
+            run_runbooks(runbook_names(), ctx)
+            if scenario == "healthy":  # without Terraform outputs the resolvers discover resources
+                run_runbooks(
+                    runbook_names(), make_context(settings, ClientPool(session), outputs={})
+                )
+    actions.add(
+        "s3:GetObject"
+    )  # Terraform outputs from a state object (OMNI_TERRAFORM_OUTPUTS=s3://…)
+    actions.add("secretsmanager:GetSecretValue")  # the SQL checks' secret
+    return actions
+
+
+def write_policies(directory: str, project: str = "omnirapeutic") -> tuple[str, str]:
+    os.makedirs(directory, exist_ok=True)
+    diag = os.path.join(directory, "omni-diagnostics-policy.json")
+    fixes = os.path.join(directory, "omni-fixes-policy.json")
+    with open(diag, "w") as fh:
+        json.dump(diagnostics_policy(record_runbook_calls(project), project), fh, indent=2)
+        fh.write("\n")
+    with open(fixes, "w") as fh:
+        json.dump(fixes_policy(project), fh, indent=2)
+        fh.write("\n")
+    return diag, fixes

@@ -1,0 +1,72 @@
+"""The IAM policies in deploy/iam cannot drift from the code: they are regenerated here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from commands.iam import (
+    READ_ONLY,
+    diagnostics_policy,
+    fix_actions,
+    fixes_policy,
+    policy_actions,
+    record_runbook_calls,
+)
+
+from .helpers import REPO
+
+POLICIES = REPO / "deploy" / "iam"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def recorded() -> set[str]:
+    return record_runbook_calls("omnirapeutic")
+
+
+def _committed(name: str) -> dict:  # type: ignore[type-arg]
+    return dict(json.loads((POLICIES / name).read_text()))
+
+
+def test_committed_policies_are_what_the_code_generates(recorded: set[str]) -> None:
+    hint = "the policies have drifted from the code: run `omni iam-policy` and commit deploy/iam"
+    assert _committed("omni-diagnostics-policy.json") == diagnostics_policy(
+        recorded, "omnirapeutic"
+    ), hint
+    assert _committed("omni-fixes-policy.json") == fixes_policy("omnirapeutic"), hint
+
+
+def test_every_runbook_call_is_allowed_and_read_only(recorded: set[str]) -> None:
+    allowed = policy_actions(_committed("omni-diagnostics-policy.json"))
+    assert recorded <= allowed, recorded - allowed
+    assert {
+        "rds:DescribeDBClusters",
+        "cloudwatch:GetMetricStatistics",
+        "secretsmanager:GetSecretValue",
+    } <= allowed
+    assert all(READ_ONLY.search(action) for action in allowed), [
+        a for a in allowed if not READ_ONLY.search(a)
+    ]
+
+
+def test_no_fix_call_is_in_the_diagnostics_policy() -> None:
+    diagnostics = policy_actions(_committed("omni-diagnostics-policy.json"))
+    fixes = fix_actions()
+    assert {
+        "rds:StartDBCluster",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "dynamodb:DeleteItem",
+        "wafv2:UpdateWebACL",
+    } <= fixes
+    assert not (diagnostics & (fixes - {"ecs:DescribeTaskDefinition"}))
+
+
+def test_scoped_to_the_project_where_aws_allows() -> None:
+    statements = _committed("omni-diagnostics-policy.json")["Statement"]
+    secret = next(st for st in statements if "secretsmanager:GetSecretValue" in st["Action"])
+    assert secret["Resource"] == ["arn:aws:secretsmanager:*:*:secret:omnirapeutic/*"]
+    fix_statements = _committed("omni-fixes-policy.json")["Statement"]
+    start = next(st for st in fix_statements if "rds:StartDBCluster" in st["Action"])
+    assert start["Resource"] == ["arn:aws:rds:*:*:cluster:omnirapeutic-*"]
