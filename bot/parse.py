@@ -11,7 +11,7 @@ _ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 @dataclass(frozen=True)
 class Command:
-    kind: str  # "diagnose" | "help"
+    kind: str  # "diagnose" | "audit" | "help"
     area: str | None = None
     environment: str | None = None
     problem: str | None = None  # why we fell back to help
@@ -22,6 +22,8 @@ def parse(text: str | None, known_areas: tuple[str, ...] = AREAS) -> Command:
     if not words or words[0] in {"help", "-h", "--help", "?"}:
         return Command("help")
     verb, rest = words[0], words[1:]
+    if verb == "audit" and not rest:
+        return Command("audit")
     if verb == "diagnose":
         if not rest:
             return Command("help", problem="`diagnose` needs an area")

@@ -22,6 +22,7 @@ DIAGNOSTICS_QUEUE = "omni-diagnostics"
 FIXES_QUEUE = "omni-fixes"
 RUN_DIAGNOSIS = "workers.jobs.run_diagnosis"
 RUN_TRIAGE = "workers.jobs.run_triage"
+RUN_FIX = "workers.fixes.run_fix"
 ON_FAILURE = "workers.jobs.on_job_failure"
 
 
@@ -45,6 +46,7 @@ class Enqueuer:
         self.redis = redis
         self.settings = settings
         self.diagnostics = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
+        self.fixes = Queue(FIXES_QUEUE, connection=redis, serializer=JSONSerializer)
 
     def ping(self) -> bool:
         try:
@@ -90,3 +92,20 @@ class Enqueuer:
             raise QueueUnavailable(str(exc)) from exc
         logger.info("enqueued %s runbooks=%s", job_id, request.get("runbooks"))
         return job_id
+
+    def fix(self, plan_id: str, approver: str) -> str:
+        """Fixes have their own queue; the plan's state machine makes a second enqueue harmless."""
+        try:
+            self.fixes.enqueue(
+                RUN_FIX,
+                kwargs={"plan_id": plan_id, "approver": approver},
+                job_id=f"fix-{plan_id}",
+                job_timeout=self.settings.job_timeout_s,
+                result_ttl=7 * 24 * 3600,
+                failure_ttl=7 * 24 * 3600,
+                on_failure=Callback("workers.fixes.on_fix_failure"),
+                description=f"fix plan {plan_id} approved by {approver}",
+            )
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return f"fix-{plan_id}"

@@ -7,10 +7,14 @@ Limits (notes/slack.md): 50 blocks a message, 3,000 characters a section text, ~
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     MarkdownTextObject,
@@ -18,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.analysis import RootCause
-from commands.models import Finding, Report, Status
+from commands.models import Finding, Remediation, Report, Risk, Status
 from commands.remediations import describe_call, terraform_hint
 
 MAX_BLOCKS = 50
@@ -52,6 +56,7 @@ def help_blocks(problem: str | None, areas: list[str]) -> tuple[str, list[dict[s
         "`/omni diagnose AREA [ENV]`: run a runbook and post the findings in a thread.",
         f"Areas: {', '.join(f'`{a}`' for a in areas)}",
         "Examples: `/omni diagnose db`, `/omni diagnose ecs staging`, `/omni diagnose all`",
+        "`/omni audit`: the last fixes, approvals and refusals.",
         "`/omni help`: this message.",
     ]
     text = "\n".join(lines)
@@ -105,22 +110,50 @@ def _evidence(f: Finding, limit: int = 1800) -> str:
     return f"\n```{body}```"
 
 
-def finding_blocks(f: Finding) -> list[Block]:
+PlanRef = Callable[[Finding, Remediation], str | None]
+
+
+def fix_button(r: Remediation, ref: str, index: int, environment: str) -> ActionsBlock:
+    confirm = ConfirmObject(
+        title="Run this fix?",
+        text=truncate(f"In *{environment}*: {describe_call(r)} ({r.risk.value} risk).", 290),
+        confirm="Run it",
+        deny="Cancel",
+    )
+    button = ButtonElement(
+        text=truncate(f"Fix: {r.title}", 75),
+        action_id=f"remediate:{r.id}:{index}",
+        value=ref,
+        style="danger" if r.risk is Risk.HIGH else "primary",
+        confirm=confirm,
+    )
+    return ActionsBlock(block_id=f"fix-{index}", elements=[button])
+
+
+def finding_blocks(
+    f: Finding, plan_ref: PlanRef | None = None, environment: str = "", start: int = 0
+) -> list[Block]:
     text = f"{EMOJI[f.status]} *{f.title}*  `{f.check}`"
     if f.detail:
         text += f"\n{f.detail}"
     blocks: list[Block] = [_section(truncate(text, 1100) + _evidence(f))]
-    for r in f.remediations:
+    for i, r in enumerate(f.remediations):
+        approval = "an admin and a second person" if r.risk is Risk.HIGH else "an operator"
         blocks.append(
             _section(
-                f":wrench: *Proposed fix* ({r.risk.value} risk): {r.title}\n"
+                f":wrench: *Proposed fix* ({r.risk.value} risk, needs {approval}): {r.title}\n"
                 f"Call: `{describe_call(r)}`\nTerraform: {terraform_hint(r)}"
             )
         )
+        ref = plan_ref(f, r) if plan_ref else None
+        if ref:
+            blocks.append(fix_button(r, ref, start + i, environment))
     return blocks
 
 
-def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
+def report_messages(
+    report: Report, plan_ref: PlanRef | None = None
+) -> list[tuple[str, list[dict[str, Any]]]]:
     """The thread replies for a report: (fallback text, blocks) per message, worst first."""
     counts = report.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
@@ -130,11 +163,13 @@ def report_messages(report: Report) -> list[tuple[str, list[dict[str, Any]]]]:
     head: list[Block] = [_section(head_text)]
     body: list[Block] = []
     quiet: list[str] = []
+    buttons = 0
     for f in report.sorted_findings():
         if f.status in (Status.OK, Status.SKIPPED):
             quiet.append(f"{EMOJI[f.status]} {f.title} `{f.check}`")
         else:
-            body.extend(finding_blocks(f))
+            body.extend(finding_blocks(f, plan_ref, report.environment, buttons))
+            buttons += len(f.remediations)
             body.append(DividerBlock())
     if quiet:
         body.append(_section("\n".join(quiet)))
@@ -180,3 +215,14 @@ def root_cause_message(
 
 def error_text(what: str, reason: str) -> str:
     return f":x: {what} failed: {truncate(reason, 1500)}"
+
+
+def fix_outcome_text(
+    plan_fix: str, summary: str, before: dict[str, Any], after: dict[str, Any], user: str | None
+) -> str:
+    who = f" (approved by <@{user}>)" if user else ""
+    changes = "\n".join(
+        f"• `{k}`: {json.dumps(before.get(k), default=str)} → {json.dumps(after.get(k), default=str)}"
+        for k in sorted(set(before) | set(after))
+    )
+    return truncate(f":white_check_mark: *{summary}* `{plan_fix}`{who}\n{changes}")

@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--format", choices=("text", "json"), default="text")
 
+    audit = sub.add_parser("audit", help="the audit trail of proposals, clicks, approvals, fixes")
+    audit.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+
     iam = sub.add_parser(
         "iam-policy", help="write the least-privilege IAM policies generated from the registries"
     )

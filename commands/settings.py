@@ -116,6 +116,18 @@ class Settings(BaseSettings):
         1000, validation_alias=_env("OMNI_POST_INTERVAL_MS", "post_interval_ms")
     )
 
+    # Approve-to-fix.
+    plan_ttl_s: int = Field(1800, validation_alias=_env("OMNI_PLAN_TTL_S", "plan_ttl_s"))
+    dry_run: bool = Field(False, validation_alias=_env("OMNI_DRY_RUN", "dry_run"))
+    fix_role_arn: str | None = Field(
+        None, validation_alias=_env("OMNI_FIX_ROLE_ARN", "fix_role_arn")
+    )
+    fix_limit_per_hour: int = Field(
+        3,
+        validation_alias=_env("OMNI_FIX_LIMIT_PER_HOUR", "fix_limit_per_hour"),
+        description="circuit breaker: at most this many fixes per target per hour",
+    )
+
     # Per-resource name overrides (None → the guide's naming convention, see commands.names).
     ecs_cluster: str | None = Field(None, validation_alias=_env("OMNI_ECS_CLUSTER", "ecs_cluster"))
     ecs_service: str | None = Field(None, validation_alias=_env("OMNI_ECS_SERVICE", "ecs_service"))

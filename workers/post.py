@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from commands.analysis import root_cause
-from commands.models import Report, Status
+from commands.models import Finding, Remediation, Report, Status
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ def post_report(
 ) -> list[str]:
     """Reply in the thread (several messages when the report is long), then edit the root."""
     posted: list[str] = []
-    for text, blocks in render.report_messages(report):
+    for text, blocks in render.report_messages(
+        report, _plan_ref(channel, thread_ts, report.environment)
+    ):
         response = slack.chat_postMessage(
             channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
         )
@@ -33,6 +35,31 @@ def post_report(
     if edit_root:
         slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
     return posted
+
+
+def _plan_ref(channel: str, thread_ts: str, environment: str) -> render.PlanRef | None:
+    """Store each proposed fix as a plan; the button carries only its signed reference."""
+    from .runtime import get_runtime
+
+    rt = get_runtime()
+    if rt.plans is None:
+        return None
+    plans, audit = rt.plans, rt.audit
+
+    def ref(finding: Finding, r: Remediation) -> str | None:
+        plan = plans.propose(
+            r,
+            check=finding.check,
+            finding=finding.title,
+            channel=channel,
+            thread_ts=thread_ts,
+            environment=environment,
+        )
+        if audit is not None:
+            audit.record("proposed", user=None, plan=plan, outcome="proposed", check=finding.check)
+        return plans.ref(plan)
+
+    return ref
 
 
 def post_reports(

@@ -16,6 +16,8 @@ import boto3
 from redis import Redis
 from slack_sdk import WebClient
 
+from bot.audit import Audit
+from bot.plans import PlanStore, plan_key
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
 from commands.errors import THROTTLE_CODES
@@ -45,6 +47,17 @@ class Runtime:
     settings: Settings
     pool: ClientPool
     slack: WebClient
+    redis: Redis | None = None
+    plans: PlanStore | None = None
+    audit: Audit | None = None
+
+    @classmethod
+    def with_redis(
+        cls, settings: Settings, pool: ClientPool, slack: WebClient, redis: Redis
+    ) -> Runtime:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        plans = PlanStore(redis, plan_key(token), settings.plan_ttl_s) if token else None
+        return cls(settings, pool, slack, redis, plans, Audit(redis, slack, settings.audit_channel))
 
 
 _runtime: Runtime | None = None
@@ -71,7 +84,7 @@ def get_runtime() -> Runtime:
                     socket_connect_timeout=2,
                 )
                 slack = make_web_client(settings, redis=redis)
-                _runtime = Runtime(settings=settings, pool=pool, slack=slack)
+                _runtime = Runtime.with_redis(settings, pool, slack, redis)
     return _runtime
 
 

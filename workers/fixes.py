@@ -1,0 +1,209 @@
+"""Fix jobs: run an approved plan once, post before → after, verify, audit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import boto3
+
+from bot import metrics, render
+from bot.plans import params_hash
+from commands import logs
+from commands.aws import ClientPool
+from commands.errors import AwsCallError
+from commands.fixes import FixContext, FixRefused
+from commands.fixes import run_fix as execute
+from commands.registry import all_checks
+from commands.runner import make_context, run_check
+
+from .runtime import Runtime, get_runtime
+
+logger = logging.getLogger(__name__)
+
+
+def _fix_pool(rt: Runtime, approver: str) -> ClientPool:
+    """Clients for fixes: no blind retries; the fix role, with the approver as source identity."""
+    if not rt.settings.fix_role_arn:
+        return ClientPool(rt.pool.session, retry_mode="standard", max_attempts=1)
+    identity = re.sub(r"[^\w+=,.@-]", "-", f"slack-{approver}")[:64]
+    creds = rt.pool.client("sts", rt.settings.region).assume_role(
+        RoleArn=rt.settings.fix_role_arn,
+        RoleSessionName=identity,
+        SourceIdentity=identity,
+        DurationSeconds=900,
+    )["Credentials"]
+    session = boto3.session.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    return ClientPool(session, retry_mode="standard", max_attempts=1)
+
+
+def run_fix(plan_id: str, approver: str) -> dict[str, Any]:
+    with logs.bind(plan_id=plan_id, user=approver):
+        return _run_fix(plan_id, approver)
+
+
+def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
+    rt = get_runtime()
+    assert rt.plans is not None and rt.audit is not None and rt.redis is not None
+    plans, audit = rt.plans, rt.audit
+    plan = plans.transition(plan_id, {"approved"}, "running")
+    if plan is None:  # a duplicate job, or the plan moved on: exactly once
+        current = plans.get(plan_id)
+        logger.info("fix %s not run: plan is %s", plan_id, current.state if current else "gone")
+        return {"ran": False, "state": current.state if current else None}
+
+    def post(text: str) -> None:
+        rt.slack.chat_postMessage(channel=plan.channel, thread_ts=plan.thread_ts, text=text)
+
+    if params_hash(plan.params) != plan.params_hash:
+        plans.transition(plan_id, {"running"}, "failed", outcome="parameters changed")
+        audit.record(
+            "refused", user=approver, plan=plan, outcome="parameters do not match the approved hash"
+        )
+        post(
+            f":no_entry: `{plan.fix_id}` not run: its parameters no longer match what was approved."
+        )
+        return {"ran": False}
+    hour = int(time.time() // 3600)
+    count = int(rt.redis.incr(f"omni:fixcount:{plan.target}:{hour}"))
+    rt.redis.expire(f"omni:fixcount:{plan.target}:{hour}", 7200)
+    if count > rt.settings.fix_limit_per_hour:
+        plans.transition(plan_id, {"running"}, "failed", outcome="circuit breaker")
+        audit.record(
+            "refused",
+            user=approver,
+            plan=plan,
+            outcome=f"circuit breaker: {count - 1} fixes on {plan.target} this hour",
+        )
+        metrics.FIXES.labels(plan.fix_id, "circuit_breaker").inc()
+        post(
+            f":octagonal_sign: `{plan.fix_id}` not run: {rt.settings.fix_limit_per_hour} fixes already ran on {plan.target} this hour "
+            "(OMNI_FIX_LIMIT_PER_HOUR)."
+        )
+        return {"ran": False}
+    ctx = FixContext(_fix_pool(rt, approver), rt.settings.region, dry_run=rt.settings.dry_run)
+    try:
+        result = execute(plan.fix_id, plan.params, ctx)
+    except (FixRefused, AwsCallError, ValueError) as exc:
+        plans.transition(plan_id, {"running"}, "failed", outcome=str(exc))
+        audit.record("executed", user=approver, plan=plan, outcome=f"failed: {exc}")
+        metrics.FIXES.labels(plan.fix_id, "failed").inc()
+        post(f":x: `{plan.fix_id}` on {plan.target} failed: {exc}")
+        return {"ran": True, "ok": False, "error": str(exc)}
+    audit.record(
+        "executed",
+        user=approver,
+        plan=plan,
+        outcome="succeeded",
+        before=result.before,
+        after=result.after,
+    )
+    metrics.FIXES.labels(plan.fix_id, "dry_run" if ctx.dry_run else "succeeded").inc()
+    post(
+        render.fix_outcome_text(plan.fix_id, result.summary, result.before, result.after, approver)
+    )
+    if result.follow_up.get("reenable_after_minutes"):
+        _schedule_reenable(rt, plan.id, result.follow_up)
+        post(
+            f":alarm_clock: Alarm actions will be re-enabled automatically in {result.follow_up['reenable_after_minutes']} minutes."
+        )
+    verdict = _verify(rt, plan.check, plan.environment)
+    plans.transition(plan_id, {"running"}, "succeeded", outcome=verdict)
+    audit.record("verified", user=approver, plan=plan, outcome=verdict)
+    post(f":mag: Verification: {verdict}")
+    return {
+        "ran": True,
+        "ok": True,
+        "before": result.before,
+        "after": result.after,
+        "verification": verdict,
+    }
+
+
+def _verify(rt: Runtime, check_id: str, environment: str) -> str:
+    spec = all_checks().get(check_id)
+    if spec is None:
+        return f"no check {check_id} to re-run"
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctx = make_context(rt.settings, rt.pool, environment=environment)
+    with ThreadPoolExecutor(max_workers=8) as inner:
+        ctx._inner = inner
+        finding = run_check(spec, ctx)
+    return f"`{check_id}` is now *{finding.status.value}*: {finding.title}"
+
+
+def _schedule_reenable(rt: Runtime, plan_id: str, follow_up: dict[str, Any]) -> None:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from bot.queue import FIXES_QUEUE
+
+    queue = Queue(FIXES_QUEUE, connection=rt.redis, serializer=JSONSerializer)
+    queue.enqueue_in(
+        timedelta(minutes=float(follow_up["reenable_after_minutes"])),
+        "workers.fixes.reenable_alarms",
+        kwargs={"plan_id": plan_id, "alarm_names": follow_up["alarm_names"]},
+        job_id=f"reenable-{plan_id}",
+    )
+
+
+def reenable_alarms(plan_id: str, alarm_names: list[str]) -> dict[str, Any]:
+    """RQ's scheduler runs this when a mute expires."""
+    rt = get_runtime()
+    ctx = FixContext(ClientPool(rt.pool.session, max_attempts=3), rt.settings.region)
+    result = execute("cloudwatch.enable_alarm_actions", {"AlarmNames": alarm_names}, ctx)
+    plan = rt.plans.get(plan_id) if rt.plans else None
+    if rt.audit is not None:
+        rt.audit.record(
+            "executed",
+            user="omni-scheduler",
+            plan=plan,
+            outcome="alarm actions re-enabled on schedule",
+            fix="cloudwatch.enable_alarm_actions",
+        )
+    if plan is not None:
+        rt.slack.chat_postMessage(
+            channel=plan.channel,
+            thread_ts=plan.thread_ts,
+            text=f":bell: Mute over: alarm actions re-enabled for {', '.join(alarm_names)}.",
+        )
+    return {"after": result.after}
+
+
+def on_fix_failure(
+    job: Any,
+    connection: Any,
+    exc_type: type[BaseException] | None,
+    exc_value: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    rt = get_runtime()
+    plan_id = (job.kwargs or {}).get("plan_id", "")
+    plan = rt.plans.get(plan_id) if rt.plans else None
+    reason = f"{exc_type.__name__ if exc_type else 'error'}: {exc_value}"
+    if plan is not None and rt.plans is not None:
+        rt.plans.transition(plan_id, {"approved", "running"}, "failed", outcome=reason)
+        if rt.audit is not None:
+            rt.audit.record(
+                "executed",
+                user=(job.kwargs or {}).get("approver"),
+                plan=plan,
+                outcome=f"failed: {reason}",
+            )
+        try:
+            rt.slack.chat_postMessage(
+                channel=plan.channel,
+                thread_ts=plan.thread_ts,
+                text=f":x: `{plan.fix_id}` did not complete: {reason}. Check AWS before retrying.",
+            )
+        except Exception:
+            logger.exception("could not tell the thread about fix %s", plan_id)
