@@ -312,7 +312,7 @@ def register_fix_buttons(app: App, deps: Deps) -> None:
                 f":information_source: This fix is already {plan.state} (approved by {', '.join(f'<@{u}>' for u in plan.approvals) or 'nobody'}).",
             )
             return
-        if not deps.roles.allows(user, plan.required_role):
+        if plan.state == "proposed" and not deps.roles.allows(user, plan.required_role):
             deps.audit.record(
                 "refused",
                 user=user,

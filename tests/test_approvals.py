@@ -1,0 +1,296 @@
+"""Approval rules in-process: real Redis, the fake Slack, signed block_actions through Flask."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+from pydantic import SecretStr
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from bot.fakeslack import FakeSlack
+from bot.plans import PlanStore, plan_key
+from bot.queue import FIXES_QUEUE
+from bot.server import create_web_app
+from bot.signing import signed_headers
+from bot.slack_client import make_web_client
+from commands.aws import ClientPool
+from commands.remediations import propose
+from commands.sandbox import Stack
+from commands.settings import Settings
+from workers import fixes as fix_jobs
+from workers.runtime import Runtime, set_runtime
+
+SECRET = "approvals-signing-secret"
+TOKEN = "xoxb-approvals"
+
+
+@pytest.fixture
+def settings(fake_slack: FakeSlack, redis_url: str) -> Settings:
+    return Settings(
+        slack_bot_token=SecretStr(TOKEN),
+        slack_signing_secret=SecretStr(SECRET),
+        slack_api_url=fake_slack.url,
+        redis_url=SecretStr(redis_url),
+        role_bindings={
+            "operator": ["U0OP1", "U0OP2", "S0ONCALL"],
+            "admin": ["U0ADMIN1", "U0ADMIN2"],
+        },
+        plan_ttl_s=60,
+    )
+
+
+@pytest.fixture
+def web(settings: Settings) -> Iterator[Any]:
+    with create_web_app(settings).test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def store(redis_url: str, settings: Settings) -> PlanStore:
+    return PlanStore(Redis.from_url(redis_url), plan_key(TOKEN), settings.plan_ttl_s)
+
+
+def _click(web: Any, user: str, fix_id: str, value: str) -> None:
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": "T111"},
+        "api_app_id": "A0OMNI",
+        "token": "x",
+        "trigger_id": "t",
+        "container": {
+            "type": "message",
+            "message_ts": "5.5",
+            "channel_id": "C1",
+            "thread_ts": "1.1",
+        },
+        "channel": {"id": "C1"},
+        "actions": [
+            {
+                "action_id": f"remediate:{fix_id}:0",
+                "value": value,
+                "type": "button",
+                "block_id": "fix-0",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    assert (
+        web.post("/slack/events", data=body, headers=signed_headers(SECRET, body)).status_code
+        == 200
+    )
+
+
+def _fix_jobs(redis_url: str) -> list[Any]:
+    return Queue(FIXES_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer).jobs
+
+
+def _said(fake_slack: FakeSlack, user: str, n: int = 1) -> list[str]:
+    return [
+        c.text
+        for c in fake_slack.wait_for(
+            lambda: (
+                len(fake_slack.find("chat.postEphemeral", user=user)) >= n
+                and fake_slack.find("chat.postEphemeral", user=user)
+            )
+        )
+    ]
+
+
+def _plan(store: PlanStore, fix_id: str, **params: Any) -> Any:
+    return store.propose(
+        propose(fix_id, **params),
+        check="db.sg_ingress_from_ecs",
+        finding="f",
+        channel="C1",
+        thread_ts="1.1",
+        environment="production",
+    )
+
+
+def test_high_risk_needs_an_admin_and_a_second_person(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    plan = _plan(
+        store, "ec2.allow_ecs_to_aurora", GroupId="sg-1", SourceSecurityGroupId="sg-2", Port=5432
+    )
+    _click(web, "U0OP1", plan.fix_id, store.ref(plan))  # an operator cannot start a high-risk fix
+    assert "needs the *admin* role" in _said(fake_slack, "U0OP1")[0]
+    _click(web, "U0ADMIN1", plan.fix_id, store.ref(plan))
+    fake_slack.wait_for(lambda: store.get(plan.id).state == "awaiting_second")  # type: ignore[union-attr]
+    _click(web, "U0ADMIN1", plan.fix_id, store.ref(plan))  # the same person twice never counts
+    assert "different* person" in _said(fake_slack, "U0ADMIN1")[0]
+    assert _fix_jobs(redis_url) == []
+    _click(web, "U0OP2", plan.fix_id, store.ref(plan))  # a second, different person
+    fake_slack.wait_for(lambda: _fix_jobs(redis_url))
+    approved = store.get(plan.id)
+    assert (
+        approved is not None
+        and approved.state == "approved"
+        and approved.approvals == ["U0ADMIN1", "U0OP2"]
+    )
+    [job] = _fix_jobs(redis_url)
+    assert job.kwargs == {"plan_id": plan.id, "approver": "U0OP2"}
+
+
+def test_expired_plan_is_refused(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    store.transition(plan.id, {"proposed"}, "proposed", expires_at=time.time() - 1)
+    _click(web, "U0OP1", plan.fix_id, store.ref(plan))
+    assert "expired" in _said(fake_slack, "U0OP1")[0]
+    assert store.get(plan.id).state == "expired"  # type: ignore[union-attr]
+    assert _fix_jobs(redis_url) == []
+
+
+def test_group_member_loses_the_right_when_removed(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    fake_slack.usergroups["S0ONCALL"] = ["U0MEMBER"]
+    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    Redis.from_url(redis_url).delete("omni:usergroup:S0ONCALL")
+    fake_slack.usergroups["S0ONCALL"] = []  # removed before the click
+    _click(web, "U0MEMBER", plan.fix_id, store.ref(plan))
+    assert "needs the *operator* role" in _said(fake_slack, "U0MEMBER")[0]
+    Redis.from_url(redis_url).delete("omni:usergroup:S0ONCALL")  # (the cache lives a minute)
+    fake_slack.usergroups["S0ONCALL"] = ["U0MEMBER"]
+    _click(web, "U0MEMBER", plan.fix_id, store.ref(plan))
+    fake_slack.wait_for(lambda: _fix_jobs(redis_url))
+
+
+def test_parameters_cannot_be_changed(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    other = _plan(store, "rds.start_cluster", DBClusterIdentifier="c2")
+    # another plan's signature on this plan's id, or the parameters edited in Redis: both refused
+    _click(web, "U0OP1", plan.fix_id, f"{plan.id}.{store.ref(other).split('.')[1]}")
+    redis = Redis.from_url(redis_url)
+    doc = json.loads(redis.get(f"omni:plan:{plan.id}"))  # type: ignore[arg-type]
+    doc["params"]["DBClusterIdentifier"] = "someone-elses-cluster"
+    redis.set(f"omni:plan:{plan.id}", json.dumps(doc), keepttl=True)
+    _click(web, "U0OP1", plan.fix_id, store.ref(plan))
+    said = _said(fake_slack, "U0OP1", 2)
+    assert all("does not match any plan" in s for s in said)
+    assert _fix_jobs(redis_url) == []
+
+
+def test_viewer_refused_for_every_fix_id(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    from commands.remediations import CATALOGUE
+
+    for n, fix_id in enumerate(sorted(CATALOGUE), start=1):
+        plan = store.propose(
+            propose(fix_id, X=1),
+            check="c",
+            finding="f",
+            channel="C1",
+            thread_ts="1.1",
+            environment="production",
+        )
+        _click(web, "U0NOBODY", fix_id, store.ref(plan))
+        fake_slack.wait_for(
+            lambda n=n: len(fake_slack.find("chat.postEphemeral", user="U0NOBODY")) >= n
+        )
+    assert _fix_jobs(redis_url) == []
+    refusals = [
+        f for _, f in Redis.from_url(redis_url).xrange("omni:audit") if f[b"event"] == b"refused"
+    ]
+    assert len(refusals) == len(CATALOGUE)
+
+
+def test_muted_alarms_are_reenabled_on_schedule(
+    settings: Settings, stack: Stack, fake_slack: FakeSlack, redis_url: str, store: PlanStore
+) -> None:
+    redis = Redis.from_url(redis_url)
+    set_runtime(
+        Runtime.with_redis(
+            settings,
+            ClientPool(boto3.session.Session(), max_attempts=2),
+            make_web_client(settings),
+            redis,
+        )
+    )
+    try:
+        name = f"{stack.names.alarm_prefix}ecs-cpu-high"
+        plan = store.propose(
+            propose("cloudwatch.disable_alarm_actions", AlarmNames=[name], ReenableAfterMinutes=30),
+            check="alarms.actions_enabled",
+            finding="f",
+            channel="C1",
+            thread_ts="1.1",
+            environment="production",
+        )
+        store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
+        started = time.time()
+        result = fix_jobs.run_fix(plan.id, "U0OP1")
+        assert result["after"] == {"ActionsEnabled": {name: False}}
+        registry = ScheduledJobRegistry(FIXES_QUEUE, connection=redis, serializer=JSONSerializer)
+        [job_id] = registry.get_job_ids()
+        when = registry.get_scheduled_time(job_id).timestamp()
+        assert started + 30 * 60 - 5 <= when <= time.time() + 30 * 60 + 5
+        assert fix_jobs.reenable_alarms(plan.id, [name])["after"] == {
+            "ActionsEnabled": {name: True}
+        }
+        assert any("re-enabled" in c.text for c in fake_slack.find("chat.postMessage"))
+        assert (
+            fix_jobs.run_fix(plan.id, "U0OP1")["ran"] is False
+        )  # a duplicate job never runs twice
+    finally:
+        set_runtime(None)
+
+
+def test_circuit_breaker_and_dry_run(
+    settings: Settings, stack: Stack, fake_slack: FakeSlack, redis_url: str, store: PlanStore
+) -> None:
+    redis = Redis.from_url(redis_url)
+    dry = settings.model_copy(update={"dry_run": True, "fix_limit_per_hour": 2})
+    set_runtime(
+        Runtime.with_redis(
+            dry, ClientPool(boto3.session.Session(), max_attempts=2), make_web_client(dry), redis
+        )
+    )
+    try:
+        outcomes = []
+        for _ in range(3):
+            plan = store.propose(
+                propose(
+                    "ecs.scale_service",
+                    cluster=stack.names.ecs_cluster,
+                    service=stack.names.ecs_service,
+                    desiredCount=9,
+                ),
+                check="perf.ecs_cpu",
+                finding="f",
+                channel="C1",
+                thread_ts="1.1",
+                environment="production",
+            )
+            store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
+            outcomes.append(fix_jobs.run_fix(plan.id, "U0OP1"))
+        assert [o["ran"] for o in outcomes] == [True, True, False]  # the third hits the breaker
+        svc = boto3.client("ecs", region_name="us-east-1").describe_services(
+            cluster=stack.names.ecs_cluster, services=[stack.names.ecs_service]
+        )["services"][0]
+        assert svc["desiredCount"] == 2  # dry run: nothing called
+        assert any(
+            "dry run: would call ecs:UpdateService" in c.text
+            for c in fake_slack.find("chat.postMessage")
+        )
+        assert any(
+            "not run" in c.text and "OMNI_FIX_LIMIT_PER_HOUR" in c.text
+            for c in fake_slack.find("chat.postMessage")
+        )
+    finally:
+        set_runtime(None)
