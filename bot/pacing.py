@@ -35,6 +35,7 @@ class Pacer:
         self.interval_ms = interval_ms
         self._script = redis.register_script(_RESERVE) if redis is not None else None
         self._local: dict[str, float] = {}
+        self._warned = False
         self._lock = threading.Lock()
 
     def reserve(self, channel: str) -> float:
@@ -47,7 +48,12 @@ class Pacer:
                 )
                 return max(0.0, (slot - now_ms) / 1000)
             except RedisError as exc:
-                logger.warning("pacing without Redis: %s", type(exc).__name__)
+                if not self._warned:
+                    logger.warning(
+                        "pacing per process: Redis cannot run the pacing script (%s)",
+                        type(exc).__name__,
+                    )
+                    self._warned = True
         with self._lock:
             local_slot = max(float(now_ms), self._local.get(channel, 0.0))
             self._local[channel] = local_slot + self.interval_ms

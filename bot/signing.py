@@ -65,3 +65,87 @@ def event_body(event: dict[str, Any], event_id: str = "Ev0001") -> str:
             "event": event,
         }
     )
+
+
+def chatbot_alarm_event(
+    name: str,
+    state: str,
+    ts: str,
+    channel: str,
+    event_id: str,
+    *,
+    region: str = "us-east-1",
+    account: str = "123456789012",
+) -> dict[str, Any]:
+    """An AWS Chatbot / Amazon Q Developer alarm post as Slack delivers it (attachments + blocks)."""
+    title = f"CloudWatch Alarm | {name} | {region} | Account: {account}"
+    return {
+        "token": "unused",
+        "team_id": "T111",
+        "api_app_id": "A0OMNI",
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(time.time()),
+        "event": {
+            "type": "message",
+            "text": "",
+            "bot_id": "B0AWSCHATB",
+            "app_id": "A0AWSCHATB",
+            "ts": ts,
+            "event_ts": ts,
+            "channel": channel,
+            "bot_profile": {"id": "B0AWSCHATB", "name": "aws", "app_id": "A0AWSCHATB"},
+            "attachments": [
+                {
+                    "fallback": title,
+                    "color": "d13212" if state == "ALARM" else "2eb886",
+                    "blocks": [
+                        {
+                            "type": "section",
+                            "text": {"type": "mrkdwn", "text": f":rotating_light: *{title}*"},
+                        },
+                        {
+                            "type": "section",
+                            "fields": [
+                                {"type": "mrkdwn", "text": f"*Alarm Name*\n{name}"},
+                                {"type": "mrkdwn", "text": f"*Alarm State*\n{state}"},
+                            ],
+                        },
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def block_actions_body(
+    user: str, channel: str, message_ts: str, thread_ts: str, button: dict[str, Any]
+) -> str:
+    """A button click as Slack sends it: ``payload=<url-encoded JSON>``."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T111"},
+        "user": {"id": user},
+        "api_app_id": "A0OMNI",
+        "token": "unused",
+        "trigger_id": f"{time.time():.6f}.trigger",
+        "channel": {"id": channel},
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": False,
+            "thread_ts": thread_ts,
+        },
+        "message": {"ts": message_ts, "thread_ts": thread_ts},
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                "block_id": button.get("block_id", "fix-0"),
+                "value": button["value"],
+                "type": "button",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})

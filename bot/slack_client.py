@@ -56,6 +56,6 @@ def make_web_client(
         ],
         logger=logger,
     )
-    if redis is not None:
+    if redis is not None and settings.post_interval_ms > 0:
         client.pacer = Pacer(redis, settings.post_interval_ms)
     return client

@@ -101,9 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"/tmp/omni-metrics-{os.getpid()}")
         if args.cmd in ("serve", "worker") and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             _prepare_metrics_dir(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-        module = {"serve": "bot.server", "worker": "workers.worker", "demo": "workers.demo"}[
-            args.cmd
-        ]
+        module = {
+            "serve": "bot.server",
+            "worker": "workers.worker",
+            "demo": "workers.demo",
+            "audit": "bot.audit",
+        }[args.cmd]
         code: int = importlib.import_module(module).main(args)
         return code
     except ConfigError as exc:

@@ -294,3 +294,88 @@ def test_circuit_breaker_and_dry_run(
         )
     finally:
         set_runtime(None)
+
+
+def test_fix_role_is_assumed_with_the_slack_user_as_source_identity(
+    settings: Settings, stack: Stack, redis_url: str, store: PlanStore
+) -> None:
+    role = boto3.client("iam", region_name="us-east-1").create_role(
+        RoleName="omni-fixes",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    session = boto3.session.Session()
+    assumed: list[dict[str, Any]] = []
+    session.events.register(
+        "before-parameter-build.sts.AssumeRole", lambda params, **_: assumed.append(params)
+    )
+    with_role = settings.model_copy(update={"fix_role_arn": role})
+    set_runtime(
+        Runtime.with_redis(
+            with_role,
+            ClientPool(session, max_attempts=2),
+            make_web_client(with_role),
+            Redis.from_url(redis_url),
+        )
+    )
+    try:
+        plan = store.propose(
+            propose(
+                "ecs.scale_service",
+                cluster=stack.names.ecs_cluster,
+                service=stack.names.ecs_service,
+                desiredCount=3,
+            ),
+            check="perf.ecs_cpu",
+            finding="f",
+            channel="C1",
+            thread_ts="1.1",
+            environment="production",
+        )
+        store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
+        assert fix_jobs.run_fix(plan.id, "U0OP1")["after"] == {"desiredCount": 3}
+    finally:
+        set_runtime(None)
+    [call] = assumed
+    assert call.get("RoleArn") == role, call
+    assert call["SourceIdentity"] == "slack-U0OP1" and call["RoleSessionName"] == "slack-U0OP1"
+
+
+def test_audit_command_and_slash_command(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    import subprocess
+    import sys
+
+    from bot.signing import slash_command_body
+
+    from .helpers import REPO, clean_env
+
+    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    _click(web, "U0NOBODY", plan.fix_id, store.ref(plan))
+    fake_slack.wait_for(lambda: fake_slack.find("chat.postEphemeral", user="U0NOBODY"))
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "audit", "--since", "1h", "--format", "json"],
+        env=clean_env(REDIS_URL=redis_url),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    [record] = json.loads(out.stdout)
+    assert (record["event"], record["user"], record["plan"], record["fix"]) == (
+        "refused",
+        "U0NOBODY",
+        plan.id,
+        "rds.start_cluster",
+    )
+    assert record["params_hash"] == plan.params_hash and "operator" in record["outcome"]
+    body = slash_command_body("audit", response_url=fake_slack.url.replace("/api/", "/response/9"))
+    assert (
+        web.post("/slack/events", data=body, headers=signed_headers(SECRET, body)).get_json()[
+            "response_type"
+        ]
+        == "ephemeral"
+    )
+    [listing] = fake_slack.wait_for(lambda: fake_slack.find("response/9"))
+    assert "refused by <@U0NOBODY>: `rds.start_cluster`" in listing.body["text"]

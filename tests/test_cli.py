@@ -101,10 +101,26 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_demo_runs_the_loop() -> None:
+    """alarm → triage → approval → fix → verify, on the default scenario (Aurora stopped)."""
     out = _omni("demo", env=clean_env())
     assert out.returncode == 0, out.stderr
-    assert "/omni diagnose db" in out.stdout
-    assert "Aurora cluster is stopped" in out.stdout
-    assert "rds:StartDBCluster" in out.stdout
+    text = out.stdout
+    steps = [
+        "CloudWatch Alarm | omnirapeutic-production-rds-connections-high",
+        "Triage of",
+        "Aurora cluster is stopped",
+        "rds:StartDBCluster",
+        "@oncall clicks [ Fix: Start the Aurora cluster ]",
+        "approved `rds.start_cluster`",
+        '`Status`: "stopped" → "available"',
+        "Verification: `db.cluster_status` is now *ok*",
+    ]
+    positions = [text.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert "Traceback" not in out.stderr
+    slash = _omni("demo", "--scenario", "deploy-state-lock", env=clean_env())
+    assert slash.returncode == 0, slash.stderr
+    assert "@oncall: /omni diagnose deploy" in slash.stdout and "@teammate clicks" in slash.stdout
+    assert "Verification: `deploy.state_lock` is now *ok*" in slash.stdout
     listing = _omni("demo", "--list", env=clean_env())
     assert "aurora-stopped" in listing.stdout and "healthy" in listing.stdout

@@ -28,6 +28,10 @@ _EMOJI = {
     ":x:": "❌",
     ":stopwatch:": "⏱",
     ":thinking_face:": "🤔",
+    ":gear:": "⚙️",
+    ":white_check_mark:": "✅",
+    ":raised_hand:": "✋",
+    ":rotating_light:": "🚨",
 }
 
 
@@ -81,6 +85,17 @@ def main(args: argparse.Namespace) -> int:
     return run_demo(args.scenario, out=sys.stdout)
 
 
+# The sandbox alarm that would fire for each area's scenarios (None: the on-call asks instead).
+ALARM_FOR_AREA = {
+    "db": "rds-connections-high",
+    "ecs": "ecs-memory-high",
+    "alb": "alb-5xx-high",
+    "perf": "alb-response-time-high",
+    "all": "alb-5xx-high",
+}
+CHANNEL, ONCALL, TEAMMATE = "C0INCIDENT", "U0ONCALL", "U0TEAMMATE"
+
+
 def run_demo(scenario_name: str, out: Any) -> int:
     # The emulator needs credentials of some kind; these never leave this process.
     for key, value in {
@@ -90,16 +105,24 @@ def run_demo(scenario_name: str, out: Any) -> int:
     }.items():
         os.environ[key] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    import json
+    import tempfile
+
     import fakeredis
     from moto import mock_aws
-    from rq import SimpleWorker
+    from rq import Queue, SimpleWorker
     from rq.serializers import JSONSerializer
     from slack_bolt.request import BoltRequest
 
     from bot.app import create_app
     from bot.fakeslack import FakeSlack
-    from bot.queue import DIAGNOSTICS_QUEUE, Enqueuer
-    from bot.signing import signed_headers, slash_command_body
+    from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE, Enqueuer
+    from bot.signing import (
+        block_actions_body,
+        chatbot_alarm_event,
+        signed_headers,
+        slash_command_body,
+    )
     from bot.slack_client import make_web_client
     from commands.aws import ClientPool
     from commands.names import Names
@@ -108,70 +131,124 @@ def run_demo(scenario_name: str, out: Any) -> int:
 
     from .runtime import Runtime, set_runtime
 
-    channel, user = "C0INCIDENT", "U0ONCALL"
-    scenario = None
-    with mock_aws(), FakeSlack() as slack:
+    with mock_aws(), FakeSlack() as slack, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             slack_bot_token=SecretStr("xoxb-demo-" + secrets.token_hex(8)),
             slack_signing_secret=SecretStr(secrets.token_hex(16)),
             slack_api_url=slack.url,
             region="us-east-1",
+            role_bindings={"operator": [TEAMMATE], "admin": [ONCALL]},
+            post_interval_ms=0,  # a transcript needs no pacing
         )
         pool = ClientPool(retry_mode=settings.aws_retry_mode, max_attempts=2)
         print(
-            f"Seeding the {settings.project}-{settings.environment} stack "
-            "in an in-process AWS emulator…",
+            f"Seeding the {settings.project}-{settings.environment} stack in an in-process AWS emulator…",
             file=out,
         )
         stack = seed(pool, Names.from_settings(settings), settings.region)
         scenario = apply_scenario(scenario_name, stack)
         print(f"Fault injected: {scenario.name}: {scenario.summary}\n", file=out)
+        outputs = os.path.join(tmp, "outputs.json")
+        with open(outputs, "w") as fh:
+            json.dump({k: {"value": v} for k, v in stack.outputs.items()}, fh)
+        settings.terraform_outputs = outputs
 
         redis = fakeredis.FakeRedis()
-        set_runtime(Runtime(settings=settings, pool=pool, slack=make_web_client(settings)))
-        # Terraform outputs are known here; hand them to the worker through its settings' file.
-        import json
-        import tempfile
-
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-            json.dump({k: {"value": v} for k, v in stack.outputs.items()}, fh)
-        settings.terraform_outputs = fh.name
-
+        set_runtime(
+            Runtime.with_redis(settings, pool, make_web_client(settings, redis=redis), redis)
+        )
         app = create_app(settings, enqueuer=Enqueuer(redis, settings))
-        area = scenario.area
-        text = f"diagnose {area}"
-        body = slash_command_body(
-            text, user=user, channel=channel, response_url=slack.url.replace("/api/", "/response/1")
-        )
         assert settings.slack_signing_secret is not None
-        headers = signed_headers(settings.slack_signing_secret.get_secret_value(), body)
-        print(f"@oncall: /omni {text}", file=out)
+        secret = settings.slack_signing_secret.get_secret_value()
+        queues = [
+            Queue(FIXES_QUEUE, connection=redis, serializer=JSONSerializer),
+            Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer),
+        ]
         started = time.monotonic()
-        response = app.dispatch(
-            BoltRequest(body=body, headers={k.lower(): [v] for k, v in headers.items()})
-        )
-        ack_ms = (time.monotonic() - started) * 1000
-        print(f"   (Omni acked in {ack_ms:.0f} ms, HTTP {response.status})\n", file=out)
+        shown: set[str] = set()
 
-        root_ts = slack.wait_for(lambda: slack.roots(channel), timeout=10)[0]["ts"]
-        from rq import Queue
+        def send(body: str, content_type: str = "application/x-www-form-urlencoded") -> float:
+            t = time.monotonic()
+            headers = signed_headers(secret, body, content_type=content_type)
+            response = app.dispatch(
+                BoltRequest(body=body, headers={k.lower(): [v] for k, v in headers.items()})
+            )
+            assert response.status == 200, response.body
+            return (time.monotonic() - t) * 1000
 
-        queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
-        slack.wait_for(lambda: queue.count > 0, timeout=10)
-        SimpleWorker([queue], connection=redis, serializer=JSONSerializer).work(
-            burst=True, logging_level="WARNING"
-        )
-        elapsed = time.monotonic() - started
-        for i, message in enumerate(slack.thread(channel, root_ts)):
-            who = "Omni" if i == 0 else "  └ Omni (in thread)"
-            print(f"{who}:", file=out)
-            for line in _transcript_lines(message, "    " if i == 0 else "      "):
-                print(line, file=out)
-            print(file=out)
+        def work() -> None:
+            slack.wait_for(lambda: any(q.count for q in queues), timeout=10)
+            SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(
+                burst=True, logging_level="WARNING"
+            )
+
+        def show(thread_ts: str) -> None:
+            for message in slack.thread(CHANNEL, thread_ts):
+                if message["ts"] in shown:
+                    continue
+                shown.add(message["ts"])
+                root = message["ts"] == thread_ts
+                print(f"{'Omni' if root else '  └ Omni (in thread)'}:", file=out)
+                for line in _transcript_lines(message, "    " if root else "      "):
+                    print(line, file=out)
+                print(file=out)
+
+        alarm = ALARM_FOR_AREA.get(scenario.area)
+        if alarm:
+            name = f"{stack.names.alarm_prefix}{alarm}"
+            thread_ts = "1700000000.000100"
+            print(
+                f"AWS Chatbot posts: :rotating_light: CloudWatch Alarm | {name} | ALARM\n", file=out
+            )
+            send(
+                json.dumps(chatbot_alarm_event(name, "ALARM", thread_ts, CHANNEL, "EvDemo1")),
+                "application/json",
+            )
+            slack.wait_for(lambda: slack.thread(CHANNEL, thread_ts), timeout=10)
+        else:
+            text = f"diagnose {scenario.area}"
+            print(f"@oncall: /omni {text}", file=out)
+            ms = send(
+                slash_command_body(
+                    text,
+                    user=ONCALL,
+                    channel=CHANNEL,
+                    response_url=slack.url.replace("/api/", "/response/1"),
+                )
+            )
+            print(f"   (Omni acked in {ms:.0f} ms)\n", file=out)
+            thread_ts = slack.wait_for(lambda: slack.roots(CHANNEL), timeout=10)[0]["ts"]
+        work()
+        show(thread_ts)
+
+        button = _first_button(slack.thread(CHANNEL, thread_ts))
+        if button is not None:
+            message_ts, element = button
+            print(f"@oncall clicks [ {element['text']['text']} ] and confirms\n", file=out)
+            send(block_actions_body(ONCALL, CHANNEL, message_ts, thread_ts, element))
+            if element.get("style") == "danger":  # high risk: a second, different person confirms
+                slack.wait_for(
+                    lambda: len(slack.thread(CHANNEL, thread_ts)) > len(shown), timeout=10
+                )
+                show(thread_ts)
+                print(f"@teammate clicks [ {element['text']['text']} ] and confirms\n", file=out)
+                send(block_actions_body(TEAMMATE, CHANNEL, message_ts, thread_ts, element))
+            work()
+            show(thread_ts)
         print(
-            f"Done in {elapsed:.1f}s. Slack calls made: {len(slack.calls)} "
+            f"Done in {time.monotonic() - started:.1f}s. Slack calls made: {len(slack.calls)} "
             f"({', '.join(sorted({c.method for c in slack.calls}))}).",
             file=out,
         )
-        os.unlink(fh.name)
+        set_runtime(None)
     return 0
+
+
+def _first_button(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    for message in messages:
+        for block in message.get("blocks") or []:
+            if block.get("type") == "actions":
+                for element in block.get("elements", []):
+                    if str(element.get("action_id", "")).startswith("remediate:"):
+                        return str(message["ts"]), dict(element)
+    return None
