@@ -62,6 +62,71 @@ def _critical_path(area: str, chains: dict[str, int]) -> tuple[int, str]:
     return chains[which], which
 
 
+def _awscli() -> str | None:
+    """The aws CLI (v1, from PyPI) in its own virtual environment under bench/ (its botocore pin
+    would clash with ours)."""
+    venv = REPO / "bench" / ".awscli"
+    aws = venv / "bin" / "aws"
+    if not aws.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "awscli"], check=True)
+    return str(aws) if aws.exists() else None
+
+
+def _run_guide(aws: str, area: str, stack: Any, endpoint: str) -> tuple[float, int]:
+    from .guide import commands
+
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+    }
+    task_arn = "None"
+    started = time.perf_counter()
+    cmds = commands(area, stack.names, stack.outputs, stack.extra)
+    for argv in cmds:
+        argv = [task_arn if a == "$TASK_ARN" else a for a in argv]
+        out = subprocess.run(
+            [aws, *argv, "--endpoint-url", endpoint],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if "--desired-status" in argv and "text" in argv:
+            task_arn = out.stdout.strip() or "None"
+    return time.perf_counter() - started, len(cmds)
+
+
+def _run_omni_cli(area: str, stack: Any, endpoint: str) -> float:
+    import json
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump({k: {"value": v} for k, v in stack.outputs.items()}, fh)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OMNI_"))}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        OMNI_TERRAFORM_OUTPUTS=fh.name,
+    )
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "commands.cli", "diagnose", area, "--format", "json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - started
+    os.unlink(fh.name)
+    return elapsed
+
+
 def bench_runbook(
     iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")
 ) -> list[dict[str, Any]]:
@@ -93,6 +158,7 @@ def bench_runbook(
     stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(settings), "us-east-1")
     rows = []
     chains: dict[str, int] = {}
+    awscli = _awscli()
     with LatencyProxy(moto_url, 0.0) as proxy:
         os.environ["AWS_ENDPOINT_URL"] = proxy.url
         pool = ClientPool(boto3.session.Session())
@@ -118,6 +184,13 @@ def bench_runbook(
                     ]
                 row[f"median_{int(delay * 1000)}ms_s"] = statistics.median(times)
                 row["calls"] = calls
+            if area in ("db", "ecs", "alb") and awscli:
+                for delay in (0.0, 0.1):
+                    proxy.delay_s = delay
+                    row[f"guide_{int(delay * 1000)}ms_s"], row["guide_calls"] = _run_guide(
+                        awscli, area, stack, proxy.url
+                    )
+                    row[f"cli_{int(delay * 1000)}ms_s"] = _run_omni_cli(area, stack, proxy.url)
             if not chains:
                 proxy.delay_s = CHAIN_DELAY_S
                 chains = _chains(settings, pool, stack.outputs)
@@ -129,16 +202,47 @@ def bench_runbook(
     return rows
 
 
-def bench_ack(requests_n: int, concurrency: int) -> dict[str, Any]:
+def _load(
+    url: str, secret: str, response_url: str, requests_n: int, concurrency: int, out: Any
+) -> None:
+    """The load generator, in its own process so its threads do not share the GIL with anything."""
     import requests
+
+    from bot.signing import signed_headers, slash_command_body
+
+    session = requests.Session()
+    session.mount(
+        "http://",
+        requests.adapters.HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency),
+    )
+    bodies = [
+        slash_command_body("diagnose db", response_url=response_url, trigger_id=f"bench.{i}")
+        for i in range(requests_n)
+    ]
+
+    def one(body: str) -> tuple[float, int]:
+        headers = signed_headers(secret, body)
+        started = time.perf_counter()
+        r = session.post(url + "/slack/events", data=body, headers=headers, timeout=10)
+        return (time.perf_counter() - started) * 1000, r.status_code
+
+    for body in bodies[:5]:
+        one(body)
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        out.put(list(pool.map(one, bodies)))
+
+
+def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dict[str, Any]], int]:
+    import multiprocessing
+
     from redis import Redis
 
     from bot.fakeslack import FakeSlack
-    from bot.signing import signed_headers, slash_command_body
 
     secret = "bench-signing-secret-1234567890"
     redis_url = "redis://127.0.0.1:6379/14"
     Redis.from_url(redis_url).flushdb()
+    rows = []
     with FakeSlack() as slack, tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "OMNI_"))}
         env.update(
@@ -147,11 +251,10 @@ def bench_ack(requests_n: int, concurrency: int) -> dict[str, Any]:
             OMNI_SLACK_API_URL=slack.url,
             SLACK_BOT_TOKEN="xoxb-bench",
             SLACK_SIGNING_SECRET=secret,
+            OMNI_POST_INTERVAL_MS="0",
+            OMNI_LOG_FORMAT="text",
         )
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
+        port = _free_port()
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [
@@ -171,40 +274,67 @@ def bench_ack(requests_n: int, concurrency: int) -> dict[str, Any]:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    if requests.get(url + "/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
-            response_url = slack.url.replace("/api/", "/response/1")
-
-            def one(i: int) -> tuple[float, int]:
-                body = slash_command_body(
-                    "diagnose db", response_url=response_url, trigger_id=f"bench.{i}"
+            _wait_http(url + "/healthz")
+            for concurrency in concurrencies:
+                queue: Any = multiprocessing.get_context("spawn").Queue()
+                gen = multiprocessing.get_context("spawn").Process(
+                    target=_load,
+                    args=(
+                        url,
+                        secret,
+                        slack.url.replace("/api/", "/response/1"),
+                        requests_n,
+                        concurrency,
+                        queue,
+                    ),
                 )
-                headers = signed_headers(secret, body)
-                started = time.perf_counter()
-                r = requests.post(url + "/slack/events", data=body, headers=headers, timeout=10)
-                return (time.perf_counter() - started) * 1000, r.status_code
-
-            for i in range(5):
-                one(-i)  # warm-up
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                results = list(pool.map(one, range(requests_n)))
+                gen.start()
+                results = queue.get(timeout=300)
+                gen.join()
+                latencies = [ms for ms, _ in results]
+                rows.append(
+                    {
+                        "requests": requests_n,
+                        "concurrency": concurrency,
+                        "p50_ms": statistics.median(latencies),
+                        "p99_ms": _pct(latencies, 99),
+                        "errors": sum(1 for _, code in results if code != 200),
+                    }
+                )
+            rss = _peak_rss_tree(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
             log.close()
     Redis.from_url(redis_url).flushdb()
-    latencies = [ms for ms, _ in results]
-    return {
-        "requests": requests_n,
-        "concurrency": concurrency,
-        "p50_ms": statistics.median(latencies),
-        "p99_ms": _pct(latencies, 99),
-        "errors": sum(1 for _, code in results if code != 200),
-    }
+    return rows, rss
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _peak_rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _peak_rss_tree(pid: int) -> int:
+    """The largest peak RSS (KiB) among a process and its children (gunicorn's processes)."""
+    return max([_peak_rss_kib(pid), *[_peak_rss_kib(c) for c in _children(pid)]])
 
 
 def _free_port() -> int:
@@ -478,6 +608,115 @@ def bench_alarms(samples: int) -> dict[str, Any]:
     return result
 
 
+def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
+    """``jobs`` queued diagnoses at 100 ms per AWS call, on 1 and on 4 worker processes."""
+    import json
+    import logging
+
+    import boto3
+    import requests
+    from moto.server import ThreadedMotoServer
+    from redis import Redis
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from bot.fakeslack import FakeSlack
+    from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS
+    from commands.aws import ClientPool
+    from commands.names import Names
+    from commands.sandbox import seed
+    from commands.settings import Settings
+
+    from .latency_proxy import LatencyProxy
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    redis_url = "redis://127.0.0.1:6379/14"
+    redis = Redis.from_url(redis_url)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server._server.server_address[:2]  # type: ignore[union-attr]
+    moto_url = f"http://{host}:{port}"
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10)
+    os.environ.update(
+        AWS_ENDPOINT_URL=moto_url,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(Settings()), "us-east-1")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    result: dict[str, Any] = {"jobs": jobs}
+    with (
+        FakeSlack() as slack,
+        LatencyProxy(moto_url, 0.1) as proxy,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        outputs = Path(tmp) / "outputs.json"
+        outputs.write_text(json.dumps({k: {"value": v} for k, v in stack.outputs.items()}))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AWS_", "SLACK_", "OMNI_", "REDIS_"))
+        }
+        env.update(
+            REDIS_URL=redis_url,
+            OMNI_SLACK_API_URL=slack.url,
+            SLACK_BOT_TOKEN="xoxb-bench",
+            OMNI_POST_INTERVAL_MS="0",
+            OMNI_HEALTH_PORT="0",
+            AWS_ENDPOINT_URL=proxy.url,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+            OMNI_TERRAFORM_OUTPUTS=str(outputs),
+            OMNI_LOG_FORMAT="text",
+        )
+        for workers in (1, 4):
+            redis.flushdb()
+            before = len(slack.find("chat.update"))
+            queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
+            for i in range(jobs):
+                queue.enqueue(
+                    RUN_DIAGNOSIS,
+                    kwargs={
+                        "request": {
+                            "area": "db",
+                            "environment": "production",
+                            "channel": f"CS{i}",
+                            "thread_ts": f"1.{i}",
+                            "user": "U",
+                        }
+                    },
+                )
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "commands.cli", "worker"],
+                    env=env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]
+            started = time.perf_counter()
+            try:
+                slack.wait_for(
+                    lambda b=before: len(slack.find("chat.update")) - b >= jobs,
+                    timeout=300,
+                    interval=0.02,
+                )
+                result[f"workers_{workers}_s"] = time.perf_counter() - started
+                result[f"worker_rss_{workers}_kib"] = max(_peak_rss_kib(p.pid) for p in procs)
+            finally:
+                for p in procs:
+                    p.terminate()
+                for p in procs:
+                    p.wait(timeout=30)
+    server.stop()
+    redis.flushdb()
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=5)
@@ -487,8 +726,9 @@ def main() -> int:
     args = parser.parse_args()
 
     runbook = bench_runbook(args.iterations)
-    acks = [bench_ack(args.ack_requests, c) for c in (1, 10, 50)]
+    acks, serve_rss = bench_ack(args.ack_requests, (1, 50, 200))
     alarms = bench_alarms(args.alarm_samples)
+    scale = bench_scale_out()
 
     lines = [
         "# Benchmarks",
@@ -519,6 +759,25 @@ def main() -> int:
     lines.append(
         f"boto3 clients built in the whole run: {runbook[-1]['clients_built']} (one per service, reused by every run)."
     )
+    guide_rows = [r for r in runbook if "guide_100ms_s" in r]
+    if guide_rows:
+        lines += [
+            "",
+            "## The guide's steps by hand against Omni",
+            "",
+            "The guide's literal `aws` CLI commands for each area (awscli v1 from PyPI, in its own "
+            "virtual environment), run one after another against the same moto server and proxy. "
+            "*Omni in the worker* is the runbook as a Slack user gets it (warm process, shared "
+            "clients); *`omni diagnose` CLI* is a fresh process (interpreter start, imports, clients).",
+            "",
+            "| area | guide commands | guide, 0 ms | guide, 100 ms | `omni diagnose` CLI, 100 ms | Omni in the worker, 100 ms | guide / worker at 100 ms | guide / CLI at 100 ms |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in guide_rows:
+            lines.append(
+                f"| {r['area']} | {r['guide_calls']} | {r['guide_0ms_s']:.1f} s | {r['guide_100ms_s']:.1f} s | {r['cli_100ms_s']:.2f} s | "
+                f"{r['median_100ms_s'] * 1000:.0f} ms | {r['guide_100ms_s'] / r['median_100ms_s']:.0f}× | {r['guide_100ms_s'] / r['cli_100ms_s']:.1f}× |"
+            )
     lines += [
         "",
         "## Ack latency of `/omni diagnose db` at the real `omni serve`",
@@ -555,6 +814,23 @@ def main() -> int:
         "|---|---|---|---|---|---|---|",
         f"| {alarms['storm_sent_s']:.1f} s | {alarms['storm_ok']} / 1000 | {alarms['storm_absorbed']} / 100 | {alarms['storm_runs']} (one per runbook) | "
         f"{alarms['storm_posts']} | {alarms['storm_posts_per_s']:.2f} | {alarms['storm_redis_growth_kib']:.0f} KiB |",
+    ]
+    lines += [
+        "",
+        "## Scale-out",
+        "",
+        f"{scale['jobs']} queued `diagnose db` jobs, 100 ms added to every AWS call, on 1 and on 4 `omni worker` processes (two cores, moto in the benchmark's process).",
+        "",
+        "| 1 worker | 4 workers | throughput ratio | target |",
+        "|---|---|---|---|",
+        f"| {scale['workers_1_s']:.1f} s | {scale['workers_4_s']:.1f} s | {scale['workers_1_s'] / scale['workers_4_s']:.2f}× | ≥ 3× |",
+        "",
+        "## Memory",
+        "",
+        "| process | peak RSS | target |",
+        "|---|---|---|",
+        f"| `omni serve` (largest gunicorn process, after the ack loads above) | {serve_rss / 1024:.0f} MiB | ≤ 150 MB |",
+        f"| `omni worker` (largest of 4, after the scale-out run) | {scale['worker_rss_4_kib'] / 1024:.0f} MiB | ≤ 250 MB |",
     ]
     text = "\n".join(lines) + "\n"
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ def _capture(settings: Settings) -> tuple[logging.Logger, io.StringIO]:
     stream = io.StringIO()
     handler = logging.getLogger().handlers[0]
     handler.stream = stream  # type: ignore[attr-defined]
-    return logging.getLogger("omni.test"), stream
+    log = logging.getLogger("omnilogs.test")
+    log.setLevel(logging.INFO)  # independent of levels other tests left on shared loggers
+    return log, stream
 
 
 def test_json_lines_with_ids_and_secrets_redacted() -> None:
@@ -46,7 +48,7 @@ def test_json_lines_with_ids_and_secrets_redacted() -> None:
         and lines[0]["job_id"] == "job-9"
         and lines[0]["thread_ts"] == "1700.01"
     )
-    assert lines[0]["level"] == "info" and lines[0]["logger"] == "omni.test"
+    assert lines[0]["level"] == "info" and lines[0]["logger"] == "omnilogs.test"
     assert "job_id" not in lines[2]  # the context ended
     text = stream.getvalue()
     for secret in (
