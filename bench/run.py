@@ -130,32 +130,19 @@ def _run_omni_cli(area: str, stack: Any, endpoint: str) -> float:
 def bench_runbook(
     iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")
 ) -> list[dict[str, Any]]:
-    import logging
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from commands.aws import ClientPool
-    from commands.names import Names
     from commands.registry import runbook_names
     from commands.runner import make_context, run_runbooks
-    from commands.sandbox import seed
     from commands.settings import Settings
     from workers.runtime import SERVICES
 
     from .latency_proxy import LatencyProxy
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server._server.server_address[:2]  # type: ignore[union-attr]
-    moto_url = f"http://{host}:{port}"
+    server, moto_url, stack = _moto_with_stack()
     settings = Settings()
-    os.environ["AWS_ENDPOINT_URL"] = moto_url
-    stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(settings), "us-east-1")
     rows = []
     chains: dict[str, int] = {}
     awscli = _awscli()
@@ -357,62 +344,17 @@ def _wait_http(url: str) -> None:
     raise TimeoutError(url)
 
 
-def _chatbot_event(name: str, state: str, ts: str, channel: str, event_id: str) -> dict[str, Any]:
-    return {
-        "token": "x",
-        "team_id": "T111",
-        "api_app_id": "A111",
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": int(time.time()),
-        "event": {
-            "type": "message",
-            "text": "",
-            "bot_id": "B0AWSCHATB",
-            "app_id": "A0AWSCHATB",
-            "ts": ts,
-            "channel": channel,
-            "attachments": [
-                {
-                    "fallback": f"CloudWatch Alarm | {name} | us-east-1 | Account: 123456789012",
-                    "blocks": [
-                        {
-                            "type": "section",
-                            "text": {
-                                "type": "mrkdwn",
-                                "text": f"*CloudWatch Alarm | {name} | us-east-1 | Account: 123456789012*",
-                            },
-                        },
-                        {
-                            "type": "section",
-                            "fields": [
-                                {"type": "mrkdwn", "text": f"*Alarm Name*\n{name}"},
-                                {"type": "mrkdwn", "text": f"*Alarm State*\n{state}"},
-                            ],
-                        },
-                    ],
-                }
-            ],
-        },
-    }
-
-
 def bench_alarms(samples: int) -> dict[str, Any]:
     """Alarm event → first threaded reply → full triage, at 100 ms per AWS call; and a storm."""
     import json
     import logging
 
-    import boto3
     import requests
-    from moto.server import ThreadedMotoServer
     from redis import Redis
 
     from bot.fakeslack import FakeSlack
-    from bot.signing import signed_headers
-    from commands.aws import ClientPool
-    from commands.names import Names
-    from commands.sandbox import apply_scenario, seed
-    from commands.settings import Settings
+    from bot.signing import chatbot_alarm_event, signed_headers
+    from commands.sandbox import apply_scenario
 
     from .latency_proxy import LatencyProxy
 
@@ -421,17 +363,8 @@ def bench_alarms(samples: int) -> dict[str, Any]:
     redis_url = "redis://127.0.0.1:6379/14"
     redis = Redis.from_url(redis_url)
     redis.flushdb()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
-    )
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server._server.server_address[:2]  # type: ignore[union-attr]
-    moto_url = f"http://{host}:{port}"
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10)  # backends are per process, shared
+    server, moto_url, stack = _moto_with_stack()
     os.environ["AWS_ENDPOINT_URL"] = moto_url
-    settings = Settings()
-    stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(settings), "us-east-1")
     apply_scenario("alb-targets-unhealthy", stack)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     result: dict[str, Any] = {}
@@ -498,7 +431,7 @@ def bench_alarms(samples: int) -> dict[str, Any]:
             first, full = [], []
             for i in range(samples + 1):
                 channel, ts = f"CBENCH{i}", f"1700001{i:03d}.000100"
-                body = json.dumps(_chatbot_event(name, "ALARM", ts, channel, f"EvBench{i}"))
+                body = json.dumps(chatbot_alarm_event(name, "ALARM", ts, channel, f"EvBench{i}"))
                 time.sleep(1.1)  # past the dedup and triage windows
                 started = time.perf_counter()
                 requests.post(
@@ -547,7 +480,7 @@ def bench_alarms(samples: int) -> dict[str, Any]:
             names = [f"omnirapeutic-production-{kinds[i % 5]}-{i}" for i in range(100)]
             bodies = [
                 json.dumps(
-                    _chatbot_event(
+                    chatbot_alarm_event(
                         names[i % 100], "ALARM", f"17100{i:05d}.000100", "CSTORM", f"EvStorm{i}"
                     )
                 )
@@ -608,33 +541,23 @@ def bench_alarms(samples: int) -> dict[str, Any]:
     return result
 
 
-def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
-    """``jobs`` queued diagnoses at 100 ms per AWS call, on 1 and on 4 worker processes."""
-    import json
+def _moto_with_stack() -> tuple[Any, str, Any]:
+    """A fresh ThreadedMotoServer (backends are per process: reset) with the guide's stack."""
     import logging
 
     import boto3
     import requests
     from moto.server import ThreadedMotoServer
-    from redis import Redis
-    from rq import Queue
-    from rq.serializers import JSONSerializer
 
-    from bot.fakeslack import FakeSlack
-    from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS
     from commands.aws import ClientPool
     from commands.names import Names
     from commands.sandbox import seed
     from commands.settings import Settings
 
-    from .latency_proxy import LatencyProxy
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    redis_url = "redis://127.0.0.1:6379/14"
-    redis = Redis.from_url(redis_url)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server._server.server_address[:2]  # type: ignore[union-attr]
+    host, port = server._server.server_address[:2]
     moto_url = f"http://{host}:{port}"
     requests.post(f"{moto_url}/moto-api/reset", timeout=10)
     os.environ.update(
@@ -645,6 +568,27 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
     )
     stack = seed(ClientPool(boto3.session.Session()), Names.from_settings(Settings()), "us-east-1")
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    return server, moto_url, stack
+
+
+def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
+    """``jobs`` queued diagnoses at 100 ms per AWS call, on 1 and on 4 worker processes."""
+    import json
+    import logging
+
+    from redis import Redis
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from bot.fakeslack import FakeSlack
+    from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS
+
+    from .latency_proxy import LatencyProxy
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    redis_url = "redis://127.0.0.1:6379/14"
+    redis = Redis.from_url(redis_url)
+    server, moto_url, stack = _moto_with_stack()
     result: dict[str, Any] = {"jobs": jobs}
     with (
         FakeSlack() as slack,

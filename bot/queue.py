@@ -55,42 +55,33 @@ class Enqueuer:
             return False
 
     def diagnose(self, request: dict[str, Any]) -> str:
-        job_id = f"diag-{uuid.uuid4().hex[:16]}"
+        description = f"diagnose {request.get('area')} for {request.get('user')}"
+        return self._enqueue_diagnostic(RUN_DIAGNOSIS, "diag", request, description)
+
+    def triage(self, request: dict[str, Any]) -> str:
+        alarm = (request.get("alarm") or {}).get("name")
+        description = f"triage {','.join(request.get('runbooks', []))} for {alarm}"
+        return self._enqueue_diagnostic(RUN_TRIAGE, "triage", request, description)
+
+    def _enqueue_diagnostic(self, func: str, prefix: str, request: dict[str, Any], description: str) -> str:
+        """Read-only jobs: not retried (cheap to re-run; a retry would post twice); a failure
+        tells the thread through the on_failure callback."""
+        job_id = f"{prefix}-{uuid.uuid4().hex[:16]}"
         try:
             self.diagnostics.enqueue(
-                RUN_DIAGNOSIS,
+                func,
                 kwargs={"request": request},
                 job_id=job_id,
                 job_timeout=self.settings.job_timeout_s,
                 result_ttl=3600,
                 failure_ttl=7 * 24 * 3600,
                 on_failure=Callback(ON_FAILURE),
-                description=f"diagnose {request.get('area')} for {request.get('user')}",
+                description=description,
             )
         except RedisError as exc:
             logger.warning("enqueue failed: %s", type(exc).__name__)
             raise QueueUnavailable(str(exc)) from exc
-        logger.info(
-            "enqueued %s area=%s channel=%s", job_id, request.get("area"), request.get("channel")
-        )
-        return job_id
-
-    def triage(self, request: dict[str, Any]) -> str:
-        job_id = f"triage-{uuid.uuid4().hex[:16]}"
-        try:
-            self.diagnostics.enqueue(
-                RUN_TRIAGE,
-                kwargs={"request": request},
-                job_id=job_id,
-                job_timeout=self.settings.job_timeout_s,
-                result_ttl=3600,
-                failure_ttl=7 * 24 * 3600,
-                on_failure=Callback(ON_FAILURE),
-                description=f"triage {','.join(request.get('runbooks', []))} for {request.get('alarm', {}).get('name')}",
-            )
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
-        logger.info("enqueued %s runbooks=%s", job_id, request.get("runbooks"))
+        logger.info("enqueued %s channel=%s thread=%s", job_id, request.get("channel"), request.get("thread_ts"))
         return job_id
 
     def fix(self, plan_id: str, approver: str) -> str:
