@@ -114,12 +114,12 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
 
 def refresh_alarm_catalog(ctx: Any) -> int:
     """Publish the account's alarm names and metrics to Redis for the bot (which has no AWS)."""
-    from redis import Redis
-
     rt = get_runtime()
     key = f"omni:alarm-catalog:{ctx.names.environment}"
+    redis = rt.redis
+    if redis is None:
+        return 0
     try:
-        redis = Redis.from_url(rt.settings.redis_url.get_secret_value(), socket_timeout=2)
         if redis.set(f"{key}:fresh", "1", nx=True, ex=300) is None:
             return 0
         alarms = ctx.aws.paginate("cloudwatch", "describe_alarms", "MetricAlarms")
