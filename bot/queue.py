@@ -63,7 +63,9 @@ class Enqueuer:
         description = f"triage {','.join(request.get('runbooks', []))} for {alarm}"
         return self._enqueue_diagnostic(RUN_TRIAGE, "triage", request, description)
 
-    def _enqueue_diagnostic(self, func: str, prefix: str, request: dict[str, Any], description: str) -> str:
+    def _enqueue_diagnostic(
+        self, func: str, prefix: str, request: dict[str, Any], description: str
+    ) -> str:
         """Read-only jobs: not retried (cheap to re-run; a retry would post twice); a failure
         tells the thread through the on_failure callback."""
         job_id = f"{prefix}-{uuid.uuid4().hex[:16]}"
@@ -81,7 +83,12 @@ class Enqueuer:
         except RedisError as exc:
             logger.warning("enqueue failed: %s", type(exc).__name__)
             raise QueueUnavailable(str(exc)) from exc
-        logger.info("enqueued %s channel=%s thread=%s", job_id, request.get("channel"), request.get("thread_ts"))
+        logger.info(
+            "enqueued %s channel=%s thread=%s",
+            job_id,
+            request.get("channel"),
+            request.get("thread_ts"),
+        )
         return job_id
 
     def fix(self, plan_id: str, approver: str) -> str:
