@@ -379,3 +379,84 @@ def test_audit_command_and_slash_command(
     )
     [listing] = fake_slack.wait_for(lambda: fake_slack.find("response/9"))
     assert "refused by <@U0NOBODY>: `rds.start_cluster`" in listing.body["text"]
+
+
+def test_expired_plan_button_is_replaced_by_a_note(
+    web: Any, store: PlanStore, fake_slack: FakeSlack, settings: Settings
+) -> None:
+    from bot.render import fix_button
+
+    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    client = make_web_client(settings)
+    root = client.chat_postMessage(channel="C1", text="root")["ts"]
+    button = fix_button(
+        propose("rds.start_cluster", DBClusterIdentifier="c1"), store.ref(plan), 0, "production"
+    ).to_dict()
+    message = client.chat_postMessage(
+        channel="C1",
+        thread_ts=root,
+        text="finding",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "finding"}}, button],
+    )["ts"]
+    store.transition(plan.id, {"proposed"}, "proposed", expires_at=time.time() - 1)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0OP1"},
+        "team": {"id": "T111"},
+        "api_app_id": "A0OMNI",
+        "token": "x",
+        "trigger_id": "t",
+        "container": {
+            "type": "message",
+            "message_ts": message,
+            "channel_id": "C1",
+            "thread_ts": root,
+        },
+        "channel": {"id": "C1"},
+        "actions": [
+            {
+                "action_id": button["elements"][0]["action_id"],
+                "value": store.ref(plan),
+                "type": "button",
+                "block_id": "fix-0",
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    assert (
+        web.post("/slack/events", data=body, headers=signed_headers(SECRET, body)).status_code
+        == 200
+    )
+    [update] = fake_slack.wait_for(lambda: fake_slack.find("chat.update", ts=message))
+    kinds = [b["type"] for b in update.body["blocks"]]
+    assert kinds == ["section", "context"] and "expired" in json.dumps(update.body["blocks"])
+
+
+def test_failed_fix_posts_the_reason(
+    settings: Settings, stack: Stack, fake_slack: FakeSlack, redis_url: str, store: PlanStore
+) -> None:
+    set_runtime(
+        Runtime.with_redis(
+            settings,
+            ClientPool(boto3.session.Session(), max_attempts=2),
+            make_web_client(settings),
+            Redis.from_url(redis_url),
+        )
+    )
+    try:
+        plan = store.propose(
+            propose("rds.start_cluster", DBClusterIdentifier=stack.names.aurora_cluster),
+            check="db.cluster_status",
+            finding="f",
+            channel="C1",
+            thread_ts="1.1",
+            environment="production",
+        )
+        store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
+        result = fix_jobs.run_fix(plan.id, "U0OP1")  # the cluster is available: nothing to start
+    finally:
+        set_runtime(None)
+    assert result["ok"] is False and "not stopped" in result["error"]
+    assert store.get(plan.id).state == "failed"  # type: ignore[union-attr]
+    [post] = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == "1.1"]
+    assert post.text.startswith(":x: `rds.start_cluster`") and "not stopped" in post.text
