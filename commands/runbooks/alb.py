@@ -318,13 +318,17 @@ def _open_to_world(groups: list[dict[str, Any]], port: int) -> bool:
 @check("alb.listener_ingress", title="ALB security group open on its listener ports")
 def listener_ingress(ctx: CheckContext) -> Finding:
     lb, sgs = ctx.gather(ctx.load_balancer, ctx.alb_security_group_ids)
-    listeners = ctx.aws.call(
-        "elbv2", "describe_listeners", LoadBalancerArn=lb["LoadBalancerArn"]
-    ).get("Listeners", [])
-    ports = sorted({int(listener["Port"]) for listener in listeners}) or [80, 443]
     if not sgs:
         return ctx.finding(Status.SKIPPED, "ALB security group unknown", "")
-    groups = ctx.aws.call("ec2", "describe_security_groups", GroupIds=sgs).get("SecurityGroups", [])
+    listeners, groups = ctx.gather(  # independent: ask both at once
+        lambda: ctx.aws.call(
+            "elbv2", "describe_listeners", LoadBalancerArn=lb["LoadBalancerArn"]
+        ).get("Listeners", []),
+        lambda: ctx.aws.call("ec2", "describe_security_groups", GroupIds=sgs).get(
+            "SecurityGroups", []
+        ),
+    )
+    ports = sorted({int(listener["Port"]) for listener in listeners}) or [80, 443]
     closed = [p for p in ports if not _open_to_world(groups, p)]
     evidence = {"listener_ports": ports, "security_groups": sgs, "closed_ports": closed}
     if closed:

@@ -122,11 +122,11 @@ def private_routes(ctx: CheckContext) -> Finding:
 @check("network.flow_logs", title="VPC flow logs")
 def flow_logs(ctx: CheckContext) -> Finding:
     vpc = ctx.vpc_id()
-    logs = ctx.aws.call(
-        "ec2", "describe_flow_logs", Filters=[{"Name": "resource-id", "Values": [vpc]}]
-    ).get("FlowLogs", [])
     prefix = ctx.names.flow_logs_log_group_prefix
-    groups, role = ctx.gather(
+    logs, groups, role = ctx.gather(  # three independent questions, asked at once
+        lambda: ctx.aws.call(
+            "ec2", "describe_flow_logs", Filters=[{"Name": "resource-id", "Values": [vpc]}]
+        ).get("FlowLogs", []),
         lambda: ctx.aws.call("logs", "describe_log_groups", logGroupNamePrefix=prefix).get(
             "logGroups", []
         ),
