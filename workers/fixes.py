@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def _fix_pool(rt: Runtime, approver: str) -> ClientPool:
     """Clients for fixes: no blind retries; the fix role, with the approver as source identity."""
     if not rt.settings.fix_role_arn:
-        return ClientPool(rt.pool.session, retry_mode="standard", max_attempts=1)
+        return rt.fix_pool()
     identity = re.sub(r"[^\w+=,.@-]", "-", f"slack-{approver}")[:64]
     creds = rt.pool.client("sts", rt.settings.region).assume_role(
         RoleArn=rt.settings.fix_role_arn,
@@ -159,7 +159,7 @@ def _schedule_reenable(rt: Runtime, plan_id: str, follow_up: dict[str, Any]) -> 
 def reenable_alarms(plan_id: str, alarm_names: list[str]) -> dict[str, Any]:
     """RQ's scheduler runs this when a mute expires."""
     rt = get_runtime()
-    ctx = FixContext(ClientPool(rt.pool.session, max_attempts=3), rt.settings.region)
+    ctx = FixContext(rt.pool, rt.settings.region)  # idempotent: the worker's retrying clients
     result = execute("cloudwatch.enable_alarm_actions", {"AlarmNames": alarm_names}, ctx)
     plan = rt.plans.get(plan_id) if rt.plans else None
     if rt.audit is not None:

@@ -50,6 +50,14 @@ class Runtime:
     redis: Redis | None = None
     plans: PlanStore | None = None
     audit: Audit | None = None
+    _fix_pool: ClientPool | None = None
+
+    def fix_pool(self) -> ClientPool:
+        """Clients for fixes with the worker's own credentials: retries off (no blind retry of
+        a call that changes AWS), built once per process like the diagnostic clients."""
+        if self._fix_pool is None:
+            self._fix_pool = ClientPool(self.pool.session, retry_mode="standard", max_attempts=1)
+        return self._fix_pool
 
     @classmethod
     def with_redis(
