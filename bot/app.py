@@ -18,8 +18,9 @@ from slack_bolt.error import BoltUnhandledRequestError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from commands import logs
+from commands import environments, logs
 from commands.alarm import from_slack_event
+from commands.errors import UnknownEnvironment
 from commands.models import Risk
 from commands.settings import Settings
 
@@ -106,6 +107,15 @@ def register_commands(app: App, deps: Deps) -> None:
             text, blocks = render.help_blocks(cmd.problem, list(AREAS))
             ack(text=text, blocks=blocks, response_type="ephemeral")
             return
+        try:
+            environments.choose(deps.settings, cmd.environment, command.get("channel_id"))
+        except UnknownEnvironment as exc:
+            ack(
+                response_type="ephemeral",
+                text=f":grey_question: No environment `{exc.name}` here. Known: "
+                + ", ".join(f"`{n}`" for n in exc.known),
+            )
+            return
         ack()
 
     def start_diagnosis(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -130,7 +140,10 @@ def register_commands(app: App, deps: Deps) -> None:
         if cmd.kind != "diagnose" or cmd.area is None:
             return
         channel, user = command["channel_id"], command["user_id"]
-        environment = cmd.environment or deps.settings.environment
+        try:
+            environment = environments.choose(deps.settings, cmd.environment, channel)
+        except UnknownEnvironment:
+            return  # the ack already said so
         if not deps.enqueuer.ping():
             respond(
                 response_type="ephemeral",

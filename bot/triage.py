@@ -25,7 +25,9 @@ from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from commands import environments
 from commands.alarm import Alarm
+from commands.environments import AlarmEnvironment
 from commands.routing import route
 from commands.settings import Settings
 
@@ -51,24 +53,25 @@ class Triage:
         self.enqueuer = enqueuer
         self.client = client
         self._routes = settings.routes()
-        self._names_cache: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+        self._names_cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
     # -- the account's real alarms, cached in Redis by the workers -----------------------------
-    def catalog(self) -> dict[str, dict[str, Any]]:
-        at, names = self._names_cache
+    def catalog(self, environment: str | None = None) -> dict[str, dict[str, Any]]:
+        env = environment or self.settings.default_env
+        at, names = self._names_cache.get(env, (0.0, {}))
         if time.monotonic() - at < 60:
             return names
         try:
-            raw = self.redis.hgetall(f"omni:alarm-catalog:{self.settings.environment}")
+            raw = self.redis.hgetall(f"omni:alarm-catalog:{env}")
             names = {k.decode(): json.loads(v) for k, v in raw.items()}  # type: ignore[union-attr]
         except RedisError:
             return names
-        self._names_cache = (time.monotonic(), names)
+        self._names_cache[env] = (time.monotonic(), names)
         return names
 
-    def enrich(self, alarm: Alarm) -> Alarm:
+    def enrich(self, alarm: Alarm, environment: str | None = None) -> Alarm:
         """Fill the metric from the real alarm of that name, when the post did not carry it."""
-        known = self.catalog().get(alarm.name or "")
+        known = self.catalog(environment).get(alarm.name or "")
         if not known:
             return alarm
         return alarm.model_copy(
@@ -84,11 +87,25 @@ class Triage:
         )
 
     # -- the pipeline ------------------------------------------------------------------------
+    def environment_of(self, alarm: Alarm, channel: str | None) -> AlarmEnvironment:
+        return environments.for_alarm(
+            self.settings,
+            account=alarm.account,
+            region=alarm.region,
+            alarm_name=alarm.name,
+            channel=channel,
+            pagerduty_services=(alarm.service, alarm.service_name),
+        )
+
     def handle(self, alarm: Alarm, channel: str, ts: str) -> Outcome:
-        alarm = self.enrich(alarm)
         if alarm.identity is None:
             return Outcome("ignored", [], "no alarm identity")
-        identity = f"{self.settings.environment}:{alarm.identity}"
+        where = self.environment_of(alarm, channel)
+        if where.name is None:
+            return self._unknown_account(alarm, channel, ts, where.reason)
+        env = where.name
+        alarm = self.enrich(alarm, env)
+        identity = f"{env}:{alarm.identity}"
         if alarm.recovered:
             return self._recovered(alarm, identity)
         if not self.redis.set(
@@ -104,7 +121,6 @@ class Triage:
         storm_key = f"omni:storm:{channel}:{minute}"
         count = int(self.redis.incr(storm_key))
         self.redis.expire(storm_key, 180)
-        env = self.settings.environment
         window = int(now // self.settings.triage_window_s)
         claimed = [
             rb
@@ -114,7 +130,7 @@ class Triage:
             )
         ]
         if count > self.settings.storm_threshold:
-            return self._storm(alarm, channel, minute, claimed, runbooks)
+            return self._storm(alarm, env, channel, minute, claimed, runbooks)
         reply = self._post(channel, ts, _first_reply(alarm, runbooks, claimed))
         self.redis.hset(
             f"omni:alarm-thread:{identity}",
@@ -128,11 +144,17 @@ class Triage:
         )
         self.redis.expire(f"omni:alarm-thread:{identity}", THREAD_TTL_S)
         if claimed:
-            self.enqueuer.triage(self._request(alarm, claimed, channel, ts, reply))
+            self.enqueuer.triage(self._request(alarm, env, claimed, channel, ts, reply))
         return Outcome("triage", claimed, f"{len(runbooks) - len(claimed)} already running")
 
     def _storm(
-        self, alarm: Alarm, channel: str, minute: int, claimed: list[str], runbooks: list[str]
+        self,
+        alarm: Alarm,
+        env: str,
+        channel: str,
+        minute: int,
+        claimed: list[str],
+        runbooks: list[str],
     ) -> Outcome:
         self.redis.sadd(
             f"omni:storm-alarms:{channel}:{minute}", alarm.name or alarm.identity or "?"
@@ -151,7 +173,7 @@ class Triage:
         if claimed and thread_ts:
             self.enqueuer.triage(
                 self._request(
-                    alarm, claimed, channel, thread_ts, None, storm_key=f"{channel}:{minute}"
+                    alarm, env, claimed, channel, thread_ts, None, storm_key=f"{channel}:{minute}"
                 )
             )
         return Outcome("storm", claimed)
@@ -183,9 +205,24 @@ class Triage:
         return Outcome("recovered", [])
 
     # -- helpers -----------------------------------------------------------------------------
+    def _unknown_account(self, alarm: Alarm, channel: str, ts: str, reason: str) -> Outcome:
+        """An alarm from an account Omni does not know: say so once, diagnose nothing."""
+        if self.redis.set(
+            f"omni:alarm-unknown:{alarm.identity}", ts, nx=True, ex=self.settings.alarm_dedup_s
+        ):
+            self._post(
+                channel,
+                ts or None,
+                f":grey_question: *{alarm.name or alarm.identity}* comes from {reason}, so I did not "
+                "triage it: diagnosing another account's alarm against one of mine would mislead. "
+                "Add that account to an environment in Omni's config (`environments`).",
+            )
+        return Outcome("unknown-account", [], reason)
+
     def _request(
         self,
         alarm: Alarm,
+        env: str,
         runbooks: list[str],
         channel: str,
         thread_ts: str,
@@ -195,7 +232,7 @@ class Triage:
         return {
             "alarm": alarm.model_dump(mode="json"),
             "runbooks": runbooks,
-            "environment": self.settings.environment,
+            "environment": env,
             "channel": channel,
             "thread_ts": thread_ts,
             "reply_ts": reply_ts,

@@ -106,6 +106,8 @@ class Alarm(BaseModel):
     reason: str | None = None
     changed_at: str | None = None
     threshold: float | None = None
+    service: str | None = None  # PagerDuty service id
+    service_name: str | None = None
 
     @property
     def identity(self) -> str | None:
@@ -252,6 +254,8 @@ def from_pagerduty_webhook(doc: Mapping[str, Any], known_names: Iterable[str] = 
         account=found.get("account"),
         arn=found.get("arn"),
         incident_id=_str(data.get("id")),
+        service=_str((data.get("service") or {}).get("id")),
+        service_name=_str((data.get("service") or {}).get("summary")),
         changed_at=_str(event.get("occurred_at")),
         reason=title or None,
     )

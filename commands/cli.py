@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("diagnose", help="run a runbook against the configured AWS account")
     d.add_argument("area", metavar="AREA", help="one of: " + ", ".join(AREAS))
-    d.add_argument("--env", dest="environment", help="environment (default: OMNI_ENVIRONMENT)")
+    d.add_argument(
+        "--env", dest="environment", help="environment (default: the configured default)"
+    )
     d.add_argument("--format", choices=("text", "json"), default="text")
 
     s = sub.add_parser("serve", help="the Slack app (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
@@ -61,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     iam.add_argument("--project", default=os.environ.get("OMNI_PROJECT", "omnirapeutic"))
     iam.add_argument("--out", default="deploy/iam")
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_cmd", required=True, metavar="SUBCOMMAND")
+    check = config_sub.add_parser(
+        "check",
+        help="preflight: resolve each environment (roles, Terraform outputs, resources) "
+        "and print what was found and what is missing",
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text")
 
     sub.add_parser(
         "healthcheck", help="exit 0 when this container's bot or worker answers /healthz"
@@ -96,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.cmd == "healthcheck":
             return _healthcheck()
+        if args.cmd == "config":
+            return _config_check(args)
         if args.cmd == "serve" and args.workers > 1:
             # gunicorn's processes share metrics through files; set up before any metric exists
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"/tmp/omni-metrics-{os.getpid()}")
@@ -141,6 +154,22 @@ def _healthcheck() -> int:
     return EXIT_FAILED
 
 
+def _config_check(args: argparse.Namespace) -> int:
+    import json
+
+    from . import preflight
+    from .settings import get_settings
+
+    settings = get_settings()
+    lines = preflight.run(settings)
+    if args.format == "json":
+        print(json.dumps(preflight.as_json(lines), indent=2))
+    else:
+        channels = {n: e.channels for n, e in settings.environments.items()}
+        sys.stdout.write(preflight.table(lines, settings.default_env, channels))
+    return EXIT_FAILED if any(line.status == preflight.FAIL for line in lines) else EXIT_OK
+
+
 def _explain(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -155,8 +184,23 @@ def _explain(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"omni: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from .environments import for_alarm
+
+    settings = get_settings()
     alarm = parse_any(doc)
-    runbooks = route(alarm, get_settings().routes()) if alarm else []
+    runbooks = route(alarm, settings.routes()) if alarm else []
+    where = (
+        for_alarm(
+            settings,
+            account=alarm.account,
+            region=alarm.region,
+            alarm_name=alarm.name,
+            channel=None,
+            pagerduty_services=(alarm.service, alarm.service_name),
+        )
+        if alarm
+        else None
+    )
     empty = dict.fromkeys(
         ("name", "state", "namespace", "metric", "dimensions", "region", "account")
     )
@@ -164,6 +208,8 @@ def _explain(args: argparse.Namespace) -> int:
         "source": alarm.source if alarm else source_of(doc),
         "alarm": alarm.explain() if alarm else empty,
         "runbooks": runbooks,
+        "environment": where.name if where else None,
+        "environment_reason": where.reason if where else None,
     }
     if args.format == "json":
         print(json.dumps(result, indent=2))
@@ -176,11 +222,14 @@ def _explain(args: argparse.Namespace) -> int:
             print(
                 f"  runbooks: {', '.join(runbooks) or 'none (no routing rule matches: see OMNI_ALARM_ROUTES)'}"
             )
+            if where is not None:
+                print(f"       env: {where.name or 'unknown: not triaged'} ({where.reason})")
     return EXIT_OK if alarm else EXIT_FAILED
 
 
 def _diagnose(args: argparse.Namespace) -> int:
     from .aws import ClientPool
+    from .credentials import Sessions
     from .output import to_json, to_text
     from .registry import runbook_names
     from .runner import make_context, run_runbooks
@@ -193,9 +242,12 @@ def _diagnose(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    settings = get_settings()
-    pool = ClientPool(retry_mode=settings.aws_retry_mode, max_attempts=settings.aws_max_attempts)
-    ctx = make_context(settings, pool, environment=args.environment)
+    settings = get_settings().for_environment(args.environment)
+    session = Sessions().for_role(settings.role_arn, region=settings.region)
+    pool = ClientPool(
+        session, retry_mode=settings.aws_retry_mode, max_attempts=settings.aws_max_attempts
+    )
+    ctx = make_context(settings, pool)
     names = known if args.area == "all" else [args.area]
     try:
         reports = run_runbooks(names, ctx)

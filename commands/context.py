@@ -271,4 +271,5 @@ class CheckContext:
 
     @property
     def where(self) -> str:
-        return f"region {self.region}"
+        account = self.settings.account_id
+        return f"region {self.region}" + (f", account {account}" if account else "")

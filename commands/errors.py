@@ -2,7 +2,8 @@
 
     OmniError
     ├── ConfigError                 a setting is missing, malformed or a placeholder
-    ├── TerraformOutputsError       the outputs file / state object cannot be read
+    │   ├── TerraformOutputsError   the outputs file / state object cannot be read
+    │   └── UnknownEnvironment      no environment of that name in the config
     ├── UnknownRunbook              no runbook of that name
     └── CheckError                  raised inside a check; the runner turns it into a finding
         ├── AwsCallError            one AWS call failed (after botocore's retries): says which
@@ -25,6 +26,15 @@ class ConfigError(OmniError):
 
 class TerraformOutputsError(ConfigError):
     """The Terraform outputs could not be read."""
+
+
+class UnknownEnvironment(ConfigError):
+    """No environment of that name is configured."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown environment {name!r}; configured: {', '.join(known) or 'none'}")
 
 
 class UnknownRunbook(OmniError):

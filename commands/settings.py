@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from . import environments as _environments
+from .environments import EnvironmentConfig
 from .errors import ConfigError
 
 _PLACEHOLDERS = ("changeme", "change-me", "replace", "your-", "xxxx", "todo", "placeholder", "<")
@@ -37,6 +39,20 @@ class Settings(BaseSettings):
     environment: str = Field("production", validation_alias=_env("OMNI_ENVIRONMENT", "environment"))
     region: str = Field(
         "us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "region")
+    )
+    account_id: str | None = Field(None, validation_alias=_env("OMNI_ACCOUNT_ID", "account_id"))
+    role_arn: str | None = Field(
+        None,
+        validation_alias=_env("OMNI_ROLE_ARN", "role_arn"),
+        description="role assumed for checks (None: the process's own credentials)",
+    )
+    default_environment: str | None = Field(
+        None, validation_alias=_env("OMNI_DEFAULT_ENVIRONMENT", "default_environment")
+    )
+    environments: dict[str, EnvironmentConfig] = Field(
+        default_factory=dict,
+        validation_alias=_env("OMNI_ENVIRONMENTS", "environments"),
+        description="several environments (accounts, regions); see commands.environments",
     )
     terraform_outputs: str | None = Field(
         None, validation_alias=_env("OMNI_TERRAFORM_OUTPUTS", "terraform_outputs")
@@ -224,6 +240,23 @@ class Settings(BaseSettings):
         if value not in {"standard", "adaptive", "legacy"}:
             raise ValueError("OMNI_AWS_RETRY_MODE must be standard, adaptive or legacy")
         return value
+
+    @model_validator(mode="after")
+    def _environments(self) -> Settings:
+        _environments.validate_environments(self)
+        return self
+
+    # -- environments ----------------------------------------------------------------------
+    @property
+    def default_env(self) -> str:
+        return _environments.default_name(self)
+
+    def environment_names(self) -> list[str]:
+        return _environments.names(self)
+
+    def for_environment(self, name: str | None = None) -> Settings:
+        """These settings as seen by one environment (raises ``UnknownEnvironment``)."""
+        return _environments.resolve(self, name)
 
     # -- derived values -------------------------------------------------------------------
     @property

@@ -267,6 +267,8 @@ def test_explain_cli_json() -> None:
             "account": "123456789012",
         },
         "runbooks": ["alb", "ecs"],
+        "environment": "production",
+        "environment_reason": "the only environment",
     }
     user = FIXTURES / "slack_event_message_user.bolt_tests.json"
     out = subprocess.run(

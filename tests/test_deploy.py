@@ -134,6 +134,27 @@ def test_config_change_rolls_the_pods() -> None:
     assert checksum(DEFAULTS) == checksum(dict(DEFAULTS))
 
 
+def test_config_file_is_mounted_as_omni_config_and_loads(tmp_path: Any, monkeypatch: Any) -> None:
+    from commands.settings import Settings
+
+    values = yaml.safe_load((CHART / "ci" / "environments-values.yaml").read_text())
+    docs = _render({**DEFAULTS, **values})
+    [config_map] = _by_kind(docs, "ConfigMap")
+    for dep in _by_kind(docs, "Deployment"):
+        pod = dep["spec"]["template"]["spec"]
+        env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+        mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+        assert env["OMNI_CONFIG"] == "/etc/omni/omni.yaml" and mounts["config"] == "/etc/omni"
+    # the file the pods read is one the settings model accepts
+    path = tmp_path / "omni.yaml"
+    path.write_text(config_map["data"]["omni.yaml"])
+    monkeypatch.setenv("OMNI_CONFIG", str(path))
+    settings = Settings()
+    assert settings.environment_names() == ["production", "staging"]
+    assert settings.for_environment("staging").region == "eu-west-1"
+    assert "omni.yaml" not in _by_kind(_render(DEFAULTS), "ConfigMap")[0]["data"]
+
+
 def test_existing_secrets_are_referenced_not_created() -> None:
     docs = _render(yaml.safe_load((CHART / "ci" / "existing-secrets-values.yaml").read_text()))
     assert _by_kind(docs, "Secret") == []

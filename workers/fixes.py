@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-import boto3
-
 from bot import metrics, render
 from bot.plans import params_hash
 from commands import logs
-from commands.aws import ClientPool
 from commands.errors import AwsCallError
 from commands.fixes import FixContext, FixRefused
 from commands.fixes import run_fix as execute
@@ -24,25 +20,6 @@ from commands.runner import make_context, run_check
 from .runtime import Runtime, get_runtime
 
 logger = logging.getLogger(__name__)
-
-
-def _fix_pool(rt: Runtime, approver: str) -> ClientPool:
-    """Clients for fixes: no blind retries; the fix role, with the approver as source identity."""
-    if not rt.settings.fix_role_arn:
-        return rt.fix_pool()
-    identity = re.sub(r"[^\w+=,.@-]", "-", f"slack-{approver}")[:64]
-    creds = rt.pool.client("sts", rt.settings.region).assume_role(
-        RoleArn=rt.settings.fix_role_arn,
-        RoleSessionName=identity,
-        SourceIdentity=identity,
-        DurationSeconds=900,
-    )["Credentials"]
-    session = boto3.session.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
-    return ClientPool(session, retry_mode="standard", max_attempts=1)
 
 
 def run_fix(plan_id: str, approver: str) -> dict[str, Any]:
@@ -89,7 +66,8 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
             "(OMNI_FIX_LIMIT_PER_HOUR)."
         )
         return {"ran": False}
-    ctx = FixContext(_fix_pool(rt, approver), rt.settings.region, dry_run=rt.settings.dry_run)
+    env = rt.settings.for_environment(plan.environment)
+    ctx = FixContext(rt.fix_pool_for(env, approver), env.region, dry_run=rt.settings.dry_run)
     try:
         result = execute(plan.fix_id, plan.params, ctx)
     except (FixRefused, AwsCallError, ValueError) as exc:
@@ -111,7 +89,7 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
         render.fix_outcome_text(plan.fix_id, result.summary, result.before, result.after, approver)
     )
     if result.follow_up.get("reenable_after_minutes"):
-        _schedule_reenable(rt, plan.id, result.follow_up)
+        _schedule_reenable(rt, plan.id, {**result.follow_up, "environment": plan.environment})
         post(
             f":alarm_clock: Alarm actions will be re-enabled automatically in {result.follow_up['reenable_after_minutes']} minutes."
         )
@@ -134,7 +112,8 @@ def _verify(rt: Runtime, check_id: str, environment: str) -> str:
         return f"no check {check_id} to re-run"
     from concurrent.futures import ThreadPoolExecutor
 
-    ctx = make_context(rt.settings, rt.pool, environment=environment)
+    env = rt.settings.for_environment(environment)
+    ctx = make_context(env, rt.pool_for(env))
     with ThreadPoolExecutor(max_workers=8) as inner:
         ctx._inner = inner
         finding = run_check(spec, ctx)
@@ -151,17 +130,26 @@ def _schedule_reenable(rt: Runtime, plan_id: str, follow_up: dict[str, Any]) -> 
     queue.enqueue_in(
         timedelta(minutes=float(follow_up["reenable_after_minutes"])),
         "workers.fixes.reenable_alarms",
-        kwargs={"plan_id": plan_id, "alarm_names": follow_up["alarm_names"]},
+        kwargs={
+            "plan_id": plan_id,
+            "alarm_names": follow_up["alarm_names"],
+            "environment": follow_up.get("environment"),
+        },
         job_id=f"reenable-{plan_id}",
     )
 
 
-def reenable_alarms(plan_id: str, alarm_names: list[str]) -> dict[str, Any]:
+def reenable_alarms(
+    plan_id: str, alarm_names: list[str], environment: str | None = None
+) -> dict[str, Any]:
     """RQ's scheduler runs this when a mute expires."""
     rt = get_runtime()
-    ctx = FixContext(rt.pool, rt.settings.region)  # idempotent: the worker's retrying clients
-    result = execute("cloudwatch.enable_alarm_actions", {"AlarmNames": alarm_names}, ctx)
     plan = rt.plans.get(plan_id) if rt.plans else None
+    env = rt.settings.for_environment(environment or (plan.environment if plan else None))
+    # idempotent, so the environment's retrying clients (its fix role when it has one)
+    pool = rt.fix_pool_for(env, "omni-scheduler") if env.fix_role_arn else rt.pool_for(env)
+    ctx = FixContext(pool, env.region)
+    result = execute("cloudwatch.enable_alarm_actions", {"AlarmNames": alarm_names}, ctx)
     if rt.audit is not None:
         rt.audit.record(
             "executed",

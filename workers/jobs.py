@@ -51,9 +51,8 @@ def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     area, channel, thread_ts = request["area"], request["channel"], request["thread_ts"]
     logger.info("diagnosis start area=%s channel=%s thread=%s", area, channel, thread_ts)
     started = time.perf_counter()
-    ctx = make_context(
-        rt.settings, rt.pool, environment=request.get("environment"), on_call=_on_call
-    )
+    env = rt.settings.for_environment(request.get("environment"))
+    ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     names = runbook_names() if area == "all" else [area]
     reports = run_runbooks(names, ctx)
     _observe("diagnosis", names, started, "failed" if any(r.failed for r in reports) else "passed")
@@ -81,9 +80,8 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
     alarm = request.get("alarm") or {}
     channel, thread_ts, reply_ts = request["channel"], request["thread_ts"], request.get("reply_ts")
     started = time.perf_counter()
-    ctx = make_context(
-        rt.settings, rt.pool, environment=request.get("environment"), on_call=_on_call
-    )
+    env = rt.settings.for_environment(request.get("environment"))
+    ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     reports = run_runbooks(list(request["runbooks"]), ctx)
     _observe(
         "triage",

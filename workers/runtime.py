@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -20,6 +20,7 @@ from bot.audit import Audit
 from bot.plans import PlanStore, plan_key
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
+from commands.credentials import Sessions
 from commands.errors import THROTTLE_CODES
 from commands.settings import Settings, get_settings
 
@@ -51,6 +52,9 @@ class Runtime:
     plans: PlanStore | None = None
     audit: Audit | None = None
     _fix_pool: ClientPool | None = None
+    _sessions: Sessions | None = None
+    _pools: dict[tuple[str, str | None, bool], ClientPool] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fix_pool(self) -> ClientPool:
         """Clients for fixes with the worker's own credentials: retries off (no blind retry of
@@ -58,6 +62,57 @@ class Runtime:
         if self._fix_pool is None:
             self._fix_pool = ClientPool(self.pool.session, retry_mode="standard", max_attempts=1)
         return self._fix_pool
+
+    @property
+    def sessions(self) -> Sessions:
+        if self._sessions is None:
+            self._sessions = Sessions(
+                self.pool.session,
+                on_session=lambda s: s.events.register("needs-retry", _count_throttles),
+            )
+        return self._sessions
+
+    def pool_for(self, env: Settings) -> ClientPool:
+        """Diagnostic clients for one environment: its role's session, reused across jobs."""
+        if not env.role_arn:
+            return self.pool
+        return self._cached_pool(env.role_arn, None, env.region, fixes=False)
+
+    def fix_pool_for(self, env: Settings, approver: str) -> ClientPool:
+        """Fix clients for one environment: its fix role with the approver as source identity
+        (or its diagnostics role, or the worker's own credentials), retries off."""
+        role = env.fix_role_arn or env.role_arn
+        if not role:
+            return self.fix_pool()
+        identity = f"slack-{approver}" if env.fix_role_arn else None
+        return self._cached_pool(role, identity, env.region, fixes=True)
+
+    def _cached_pool(
+        self, role: str, identity: str | None, region: str, *, fixes: bool
+    ) -> ClientPool:
+        key = (role, identity, fixes)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                session = self.sessions.for_role(
+                    role,
+                    region=region,
+                    source_identity=identity,
+                    name="omni-fixes" if fixes else "omni-diagnostics",
+                )
+                s = self.settings
+                pool = (
+                    ClientPool(session, retry_mode="standard", max_attempts=1)
+                    if fixes
+                    else ClientPool(
+                        session,
+                        retry_mode=s.aws_retry_mode,
+                        max_attempts=s.aws_max_attempts,
+                        max_pool_connections=max(s.aws_max_concurrency * 2, 10),
+                    )
+                )
+                self._pools[key] = pool
+        return pool
 
     @classmethod
     def with_redis(
@@ -115,5 +170,10 @@ def set_runtime(runtime: Runtime | None) -> None:
 
 
 def warm(runtime: Runtime) -> None:
-    runtime.pool.warm(list(SERVICES), runtime.settings.region)
+    """Build every environment's clients ahead of the first job (roles are assumed lazily, at
+    the first call, so a broken role fails that job's checks, not the worker's start)."""
+    for name in runtime.settings.environment_names():
+        env = runtime.settings.for_environment(name)
+        pool = runtime.pool_for(env)
+        pool.warm(list(SERVICES), env.region)
     logger.info("warmed %d boto3 clients", runtime.pool.created)
