@@ -24,7 +24,7 @@ from commands.errors import UnknownEnvironment
 from commands.models import Risk
 from commands.settings import Settings
 
-from . import metrics, render
+from . import metrics, render, timeline
 from .audit import Audit
 from .parse import AREAS, parse
 from .plans import PlanStore, plan_key
@@ -80,6 +80,7 @@ def create_app(
     register_commands(app, deps)
     register_alarm_listener(app, deps)
     register_fix_buttons(app, deps)
+    register_timeline_button(app, deps)
     app.deps = deps  # type: ignore[attr-defined]
     return app
 
@@ -152,8 +153,9 @@ def register_commands(app: App, deps: Deps) -> None:
             )
             return
         try:
+            text = render.root_text(cmd.area, environment, user)
             root = client.chat_postMessage(
-                channel=channel, text=render.root_text(cmd.area, environment, user)
+                channel=channel, text=text, blocks=render.with_timeline_button(text)
             )
         except SlackApiError as exc:
             error = exc.response.get("error")
@@ -164,6 +166,14 @@ def register_commands(app: App, deps: Deps) -> None:
             )
             respond(response_type="ephemeral", text=f":x: I could not post here ({error}).{hint}")
             return
+        timeline.record(
+            deps.enqueuer.redis,
+            channel,
+            str(root["ts"]),
+            "requested",
+            f"Diagnosis of {cmd.area} in {environment} requested with /omni",
+            user=user,
+        )
         request = {
             "area": cmd.area,
             "environment": environment,
@@ -454,3 +464,49 @@ def register_fix_buttons(app: App, deps: Deps) -> None:
             logger.warning("could not replace the button: %s", exc.response.get("error"))
 
     app.action(re.compile(r"^remediate:"))(ack=ack_click, lazy=[on_click])
+
+
+def register_timeline_button(app: App, deps: Deps) -> None:
+    """ "Timeline": the thread's incident timeline, posted as a Markdown file in the thread.
+
+    Read-only, so anyone who can see the thread may ask for it."""
+
+    def ack_timeline(ack: Ack) -> None:
+        ack()
+
+    def post_timeline(body: dict[str, Any], client: WebClient) -> None:
+        user = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        thread_ts = (
+            message.get("thread_ts")
+            or container.get("thread_ts")
+            or message.get("ts")
+            or container.get("message_ts")
+        )
+        with logs.bind(request_id=body.get("trigger_id"), user=user, thread_ts=thread_ts):
+            if not (channel and thread_ts):
+                logger.warning("timeline click without a thread: %s", container)
+                return
+            entries = timeline.read(deps.enqueuer.redis, channel, str(thread_ts))
+            text = timeline.markdown(entries, channel, str(thread_ts))
+            try:
+                client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=str(thread_ts),
+                    content=text,
+                    filename=f"timeline-{thread_ts}.md",
+                    title="Incident timeline",
+                    initial_comment=f"Incident timeline ({len(entries)} entries), asked by <@{user}>.",
+                )
+            except SlackApiError as exc:
+                logger.warning("timeline not posted: %s", exc.response.get("error"))
+                client.chat_postEphemeral(
+                    channel=channel,
+                    user=user,
+                    text=f":x: I could not post the timeline ({exc.response.get('error')}); "
+                    f"`omni timeline {channel} {thread_ts}` prints it.",
+                )
+
+    app.action(render.TIMELINE_ACTION)(ack=ack_timeline, lazy=[post_timeline])

@@ -54,6 +54,7 @@ class Audit:
             entry["fix"],
             outcome,
         )
+        self._timeline(event, entry, plan, extra)
         if self.client is not None and self.channel:
             try:
                 self.client.chat_postMessage(
@@ -62,6 +63,36 @@ class Audit:
                 )
             except Exception as exc:
                 logger.warning("audit mirror failed: %s", exc)
+
+    def _timeline(
+        self, event: str, entry: dict[str, str], plan: Any, extra: dict[str, Any]
+    ) -> None:
+        """The same step in its thread's incident timeline."""
+        from . import timeline
+
+        if plan is None:
+            return
+        target = getattr(plan, "target", "")
+        text = f"{event.capitalize()} `{entry['fix']}` on {target}"
+        if entry["outcome"] != event:
+            text += f": {entry['outcome']}"
+        if "before" in extra or "after" in extra:
+            text += (
+                f" (before {_compact(extra.get('before'))} → after {_compact(extra.get('after'))})"
+            )
+        timeline.record(
+            self.redis,
+            getattr(plan, "channel", None),
+            getattr(plan, "thread_ts", None),
+            event,
+            text,
+            user=entry["user"] if entry["user"] != "-" else None,
+            plan=entry["plan"],
+        )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))[:300]
 
 
 def read(redis: Redis, since_s: float) -> list[dict[str, str]]:

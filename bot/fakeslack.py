@@ -2,8 +2,9 @@
 
 It answers like Slack for the methods Omni uses (``auth.test``, ``chat.postMessage`` with a
 fresh ``ts``, ``chat.update``, ``chat.postEphemeral``, ``usergroups.users.list``,
-``conversations.replies``) and can answer 429 with ``Retry-After`` or 5xx on demand.  Response
-URLs (``/response/<id>``) are recorded too.
+``conversations.replies``, and the three steps of ``files_upload_v2``:
+``files.getUploadURLExternal``, the upload URL, ``files.completeUploadExternal``) and can answer
+429 with ``Retry-After`` or 5xx on demand.  Response URLs (``/response/<id>``) are recorded too.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._failures: list[tuple[int, dict[str, str]]] = []
+        self._files = itertools.count(1)
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id → what getUploadURLExternal said
+        self.files: list[dict[str, Any]] = []  # files shared by completeUploadExternal
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,14 +66,26 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
+                data = self.rfile.read(length) if length else b""
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: raw bytes
+                    status, text = fake._upload(self.path.removeprefix("/upload/"), data)
+                    reply = text.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; charset=utf-8")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+                    return
+                raw = data.decode()
                 ctype = self.headers.get("Content-Type", "")
                 body: dict[str, Any]
                 if "json" in ctype and raw:
                     body = json.loads(raw)
                 else:
                     body = dict(parse_qsl(raw))
-                    for key in ("blocks", "attachments"):
+                    if "?" in self.path:
+                        body.update(parse_qsl(self.path.split("?", 1)[1]))
+                    for key in ("blocks", "attachments", "files"):
                         if isinstance(body.get(key), str):
                             with contextlib.suppress(ValueError):
                                 body[key] = json.loads(body[key])
@@ -214,9 +230,85 @@ class FakeSlack:
                     if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
                 ]
             return 200, {}, {"ok": True, "messages": sorted(replies, key=lambda m: m["ts"])}
+        if method == "files.getUploadURLExternal":
+            try:
+                length = int(body.get("length") or 0)
+            except ValueError:
+                length = 0
+            if not body.get("filename") or length <= 0:
+                return 200, {}, {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F{next(self._files):08d}"
+            host, port = self.server.server_address[:2]
+            with self._lock:
+                self.uploads[file_id] = {
+                    "filename": body["filename"],
+                    "length": length,
+                    "alt_txt": body.get("alt_txt"),
+                    "data": None,
+                }
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "file_id": file_id,
+                    "upload_url": f"http://{host!s}:{port}/upload/{file_id}",
+                },
+            )
+        if method == "files.completeUploadExternal":
+            files = body.get("files")
+            if not isinstance(files, list) or not files:
+                return 200, {}, {"ok": False, "error": "invalid_arguments"}
+            shared = []
+            with self._lock:
+                for f in files:
+                    upload = self.uploads.get(str(f.get("id")))
+                    if upload is None or upload["data"] is None:
+                        return 200, {}, {"ok": False, "error": "file_not_found"}
+                    shared.append(
+                        {
+                            "id": f["id"],
+                            "title": f.get("title") or upload["filename"],
+                            "name": upload["filename"],
+                            "alt_txt": upload["alt_txt"],
+                            "size": len(upload["data"]),
+                            "data": upload["data"],
+                            "channel": body.get("channel_id"),
+                            "thread_ts": body.get("thread_ts"),
+                            "initial_comment": body.get("initial_comment"),
+                        }
+                    )
+                self.files.extend(shared)
+                if body.get("channel_id"):
+                    ts = self._next_ts()
+                    self.messages[(body["channel_id"], ts)] = {
+                        "type": "message",
+                        "ts": ts,
+                        "text": body.get("initial_comment") or "",
+                        "bot_id": BOT_ID,
+                        "user": BOT_USER_ID,
+                        "files": [{k: v for k, v in f.items() if k != "data"} for f in shared],
+                        "thread_ts": body.get("thread_ts"),
+                    }
+            public = [
+                {k: v for k, v in f.items() if k not in {"data", "channel", "thread_ts"}}
+                for f in shared
+            ]
+            return 200, {}, {"ok": True, "files": public}
         if method.startswith("response/"):
             return 200, {}, {"ok": True}
         return 200, {}, {"ok": False, "error": "unknown_method"}
+
+    def _upload(self, file_id: str, data: bytes) -> tuple[int, str]:
+        with self._lock:
+            self.calls.append(Call("upload", {"file_id": file_id, "bytes": len(data)}, None))
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return 404, "unknown upload url"
+            if len(data) != upload["length"]:
+                return 400, f"length mismatch: said {upload['length']}, sent {len(data)}"
+            upload["data"] = data
+        return 200, f"OK - {len(data)}"
 
     # -- for the demo's transcript ------------------------------------------------------------
     def roots(self, channel: str) -> list[dict[str, Any]]:

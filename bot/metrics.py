@@ -107,3 +107,6 @@ def exposition(redis: Any = None, queues: tuple[str, ...] = ()) -> tuple[bytes, 
         extra.register(QueueCollector(redis, queues))
         body += generate_latest(extra)
     return body, CONTENT_TYPE_LATEST
+
+
+GRAPHS = Counter("omni_graphs_total", "Metric graphs posted in threads, by outcome", ["outcome"])

@@ -111,6 +111,19 @@ def _evidence(f: Finding, limit: int = 1800) -> str:
 
 
 PlanRef = Callable[[Finding, Remediation], str | None]
+TIMELINE_ACTION = "omni_timeline"
+
+
+def with_timeline_button(text: str) -> list[dict[str, Any]]:
+    """A thread's root (or first reply) with its "Timeline" button."""
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=truncate(text, 2900))),
+        ActionsBlock(
+            block_id="omni-timeline",
+            elements=[ButtonElement(text="Timeline", action_id=TIMELINE_ACTION, value="timeline")],
+        ),
+    ]
+    return [b.to_dict() for b in blocks]
 
 
 def fix_button(r: Remediation, ref: str, index: int, environment: str) -> ActionsBlock:

@@ -31,6 +31,7 @@ from commands.environments import AlarmEnvironment
 from commands.routing import route
 from commands.settings import Settings
 
+from . import render, timeline
 from .queue import Enqueuer
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class Triage:
                 "threshold": alarm.threshold
                 if alarm.threshold is not None
                 else known.get("threshold"),
+                "statistic": alarm.statistic or known.get("statistic"),
             }
         )
 
@@ -113,8 +115,16 @@ class Triage:
         ):
             return Outcome("duplicate", [], identity)
         runbooks = route(alarm, self._routes)
+        received = (
+            f"Alarm *{alarm.name or alarm.identity}* {alarm.state or ''} received "
+            f"({alarm.source}; {env}: {where.reason})"
+        )
         if not runbooks:
+            timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
             self._post(channel, ts, _unrouted_text(alarm))
+            timeline.record(
+                self.redis, channel, ts, "unrouted", "No routing rule matched: not triaged"
+            )
             return Outcome("unrouted", [])
         now = time.time()
         minute = int(now // 60)
@@ -131,7 +141,10 @@ class Triage:
         ]
         if count > self.settings.storm_threshold:
             return self._storm(alarm, env, channel, minute, claimed, runbooks)
-        reply = self._post(channel, ts, _first_reply(alarm, runbooks, claimed))
+        timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
+        reply = self._post(
+            channel, ts, _first_reply(alarm, runbooks, claimed), timeline_button=True
+        )
         self.redis.hset(
             f"omni:alarm-thread:{identity}",
             mapping={
@@ -170,6 +183,14 @@ class Triage:
             )
             self.redis.set(thread_key, ts or "", ex=600)
         thread_ts = self._wait_for(thread_key)
+        timeline.record(
+            self.redis,
+            channel,
+            thread_ts,
+            "alarm",
+            f"Alarm *{alarm.name or alarm.identity}* {alarm.state or ''} received during a storm",
+            user=_poster(alarm),
+        )
         if claimed and thread_ts:
             self.enqueuer.triage(
                 self._request(
@@ -192,12 +213,23 @@ class Triage:
             thread["ts"],
             f":white_check_mark: *{alarm.name or 'The alarm'}* recovered ({alarm.state}) at {when}.",
         )
+        timeline.record(
+            self.redis,
+            thread["channel"],
+            thread["ts"],
+            "recovered",
+            f"Alarm *{alarm.name or alarm.identity}* recovered ({alarm.state}) at {when}",
+            user=_poster(alarm),
+        )
         if thread.get("reply_ts"):
             try:
                 self.client.chat_update(
                     channel=thread["channel"],
                     ts=thread["reply_ts"],
                     text=f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); triaged: {thread.get('runbooks')}",
+                    blocks=render.with_timeline_button(
+                        f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); triaged: {thread.get('runbooks')}"
+                    ),
                 )
             except SlackApiError as exc:
                 logger.warning("could not edit the first reply: %s", exc.response.get("error"))
@@ -217,6 +249,14 @@ class Triage:
                 "triage it: diagnosing another account's alarm against one of mine would mislead. "
                 "Add that account to an environment in Omni's config (`environments`).",
             )
+        timeline.record(
+            self.redis,
+            channel,
+            ts,
+            "unknown-account",
+            f"Alarm *{alarm.name or alarm.identity}* from {reason}: not triaged",
+            user=_poster(alarm),
+        )
         return Outcome("unknown-account", [], reason)
 
     def _request(
@@ -239,9 +279,14 @@ class Triage:
             "storm": storm_key,
         }
 
-    def _post(self, channel: str, thread_ts: str | None, text: str) -> str | None:
+    def _post(
+        self, channel: str, thread_ts: str | None, text: str, *, timeline_button: bool = False
+    ) -> str | None:
+        blocks = render.with_timeline_button(text) if timeline_button else None
         try:
-            response = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+            response = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
+            )
             return str(response["ts"])
         except SlackApiError as exc:
             logger.warning("could not post in %s: %s", channel, exc.response.get("error"))
@@ -255,6 +300,11 @@ class Triage:
                 return _s(value)
             time.sleep(0.05)
         return None
+
+
+def _poster(alarm: Alarm) -> str:
+    """Who raised the alarm, as the timeline says it."""
+    return {"cloudwatch": "CloudWatch", "pagerduty": "PagerDuty"}.get(alarm.source, "alarm post")
 
 
 def _first_reply(alarm: Alarm, runbooks: list[str], claimed: list[str]) -> str:

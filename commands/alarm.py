@@ -106,6 +106,7 @@ class Alarm(BaseModel):
     reason: str | None = None
     changed_at: str | None = None
     threshold: float | None = None
+    statistic: str | None = None  # CloudWatch statistic of the alarm (Average, Sum, p99…)
     service: str | None = None  # PagerDuty service id
     service_name: str | None = None
 
@@ -146,6 +147,17 @@ class Alarm(BaseModel):
 # -------------------------------------------------------------------------------------------
 # CloudWatch alarm JSON (inside SNS, Lambda events, or bare)
 # -------------------------------------------------------------------------------------------
+
+
+def _statistic(trigger: Mapping[str, Any]) -> str | None:
+    """``AVERAGE`` / ``Sum`` / an extended statistic, as CloudWatch's API spells them."""
+    extended = trigger.get("ExtendedStatistic")
+    if isinstance(extended, str) and extended:
+        return extended
+    raw = str(trigger.get("Statistic") or "").strip().lower()
+    names = {"average": "Average", "sum": "Sum", "minimum": "Minimum", "maximum": "Maximum"}
+    names["samplecount"] = "SampleCount"
+    return names.get(raw)
 
 
 def from_cloudwatch(doc: Mapping[str, Any]) -> Alarm:
@@ -203,6 +215,7 @@ def from_cloudwatch(doc: Mapping[str, Any]) -> Alarm:
         reason=_str(doc.get("NewStateReason")),
         changed_at=_str(doc.get("StateChangeTime")),
         threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        statistic=_statistic(trigger),
     )
 
 

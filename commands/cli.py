@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", default="24h", help="how far back: 30m, 24h, 7d")
     audit.add_argument("--format", choices=("text", "json"), default="text")
 
+    tl = sub.add_parser("timeline", help="an incident thread's timeline, for the postmortem")
+    tl.add_argument("channel", metavar="CHANNEL", help="channel id, e.g. C0123ABCD")
+    tl.add_argument("thread_ts", metavar="THREAD_TS", help="the thread root's ts")
+    tl.add_argument("--format", choices=("md", "json"), default="md")
+
     iam = sub.add_parser(
         "iam-policy", help="write the least-privilege IAM policies generated from the registries"
     )
@@ -119,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "worker": "workers.worker",
             "demo": "workers.demo",
             "audit": "bot.audit",
+            "timeline": "bot.timeline",
         }[args.cmd]
         code: int = importlib.import_module(module).main(args)
         return code

@@ -144,11 +144,27 @@ def record_runbook_calls(project: str = "omnirapeutic") -> set[str]:
                 run_runbooks(
                     runbook_names(), make_context(settings, ClientPool(session), outputs={})
                 )
+                _record_extras(settings, session, ctx)
     actions.add(
         "s3:GetObject"
     )  # Terraform outputs from a state object (OMNI_TERRAFORM_OUTPUTS=s3://…)
     actions.add("secretsmanager:GetSecretValue")  # the SQL checks' secret
     return actions
+
+
+def _record_extras(settings: Any, session: Any, ctx: Any) -> None:
+    """What else the diagnostics role does: the graphs' metric reads, `omni config check`."""
+    from datetime import UTC, datetime, timedelta
+
+    from . import graphs, preflight
+    from .registry import runbook_names
+
+    end = datetime.now(UTC)
+    for name in runbook_names():
+        spec = graphs.runbook_graph(name, ctx)
+        if spec is not None:
+            graphs.fetch(ctx.aws, spec, end - timedelta(hours=1), end)
+    preflight.check_environment(settings, settings.environment, session)
 
 
 def write_policies(directory: str, project: str = "omnirapeutic") -> tuple[str, str]:

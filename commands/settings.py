@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         1000, validation_alias=_env("OMNI_POST_INTERVAL_MS", "post_interval_ms")
     )
 
+    # Graphs in threads.
+    graphs: bool = Field(True, validation_alias=_env("OMNI_GRAPHS", "graphs"))
+    graph_window_min: int = Field(
+        60, ge=5, le=1440, validation_alias=_env("OMNI_GRAPH_WINDOW_MIN", "graph_window_min")
+    )
+
     # Approve-to-fix.
     plan_ttl_s: int = Field(1800, validation_alias=_env("OMNI_PLAN_TTL_S", "plan_ttl_s"))
     dry_run: bool = Field(False, validation_alias=_env("OMNI_DRY_RUN", "dry_run"))

@@ -47,9 +47,15 @@ def _transcript_lines(message: dict[str, Any], indent: str) -> list[str]:
 
 def _raw_lines(message: dict[str, Any], indent: str) -> list[str]:
     lines: list[str] = []
+    for f in message.get("files") or []:
+        lines.append(
+            f"{indent}📎 {f.get('title')} ({f.get('name')}, {f.get('size', 0) // 1024} KB)"
+        )
+        if f.get("alt_txt"):
+            lines.append(f"{indent}   alt text: {f['alt_txt']}")
     blocks = message.get("blocks") or []
     if not blocks:
-        return [indent + line for line in str(message.get("text", "")).splitlines()]
+        return lines + [indent + line for line in str(message.get("text", "")).splitlines()]
     for block in blocks:
         kind = block.get("type")
         if kind == "section":
@@ -96,7 +102,9 @@ ALARM_FOR_AREA = {
 CHANNEL, ONCALL, TEAMMATE = "C0INCIDENT", "U0ONCALL", "U0TEAMMATE"
 
 
-def run_demo(scenario_name: str, out: Any) -> int:
+def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = None) -> int:
+    """The loop, printed to ``out``; ``redis`` / ``slack`` replace fakeredis / a new fake Slack
+    (the tests pass the real Redis)."""
     # The emulator needs credentials of some kind; these never leave this process.
     for key, value in {
         "AWS_ACCESS_KEY_ID": "demo",
@@ -105,6 +113,7 @@ def run_demo(scenario_name: str, out: Any) -> int:
     }.items():
         os.environ[key] = value
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    import contextlib
     import json
     import tempfile
 
@@ -131,7 +140,8 @@ def run_demo(scenario_name: str, out: Any) -> int:
 
     from .runtime import Runtime, set_runtime
 
-    with mock_aws(), FakeSlack() as slack, tempfile.TemporaryDirectory() as tmp:
+    owned = contextlib.nullcontext(slack) if slack is not None else FakeSlack()
+    with mock_aws(), owned as slack, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             slack_bot_token=SecretStr("xoxb-demo-" + secrets.token_hex(8)),
             slack_signing_secret=SecretStr(secrets.token_hex(16)),
@@ -153,7 +163,7 @@ def run_demo(scenario_name: str, out: Any) -> int:
             json.dump({k: {"value": v} for k, v in stack.outputs.items()}, fh)
         settings.terraform_outputs = outputs
 
-        redis = fakeredis.FakeRedis()
+        redis = redis if redis is not None else fakeredis.FakeRedis()
         set_runtime(
             Runtime.with_redis(settings, pool, make_web_client(settings, redis=redis), redis)
         )
@@ -235,6 +245,17 @@ def run_demo(scenario_name: str, out: Any) -> int:
                 send(block_actions_body(TEAMMATE, CHANNEL, message_ts, thread_ts, element))
             work()
             show(thread_ts)
+        timeline_button = _first_button(slack.thread(CHANNEL, thread_ts), "omni_timeline")
+        if timeline_button is not None:
+            message_ts, element = timeline_button
+            print(f"@oncall clicks [ {element['text']['text']} ]\n", file=out)
+            send(block_actions_body(ONCALL, CHANNEL, message_ts, thread_ts, element))
+            posted = slack.wait_for(
+                lambda: [f for f in slack.files if str(f["name"]).startswith("timeline-")],
+                timeout=10,
+            )
+            show(thread_ts)
+            print(posted[-1]["data"].decode(), file=out)
         print(
             f"Done in {time.monotonic() - started:.1f}s. Slack calls made: {len(slack.calls)} "
             f"({', '.join(sorted({c.method for c in slack.calls}))}).",
@@ -244,11 +265,13 @@ def run_demo(scenario_name: str, out: Any) -> int:
     return 0
 
 
-def _first_button(messages: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+def _first_button(
+    messages: list[dict[str, Any]], action: str = "remediate:"
+) -> tuple[str, dict[str, Any]] | None:
     for message in messages:
         for block in message.get("blocks") or []:
             if block.get("type") == "actions":
                 for element in block.get("elements", []):
-                    if str(element.get("action_id", "")).startswith("remediate:"):
+                    if str(element.get("action_id", "")).startswith(action):
                         return str(message["ts"]), dict(element)
     return None

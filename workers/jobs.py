@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from bot import metrics, render
-from commands import logs
+from bot import metrics, render, timeline
+from commands import graphs, logs
+from commands.alarm import Alarm
 from commands.analysis import root_cause
+from commands.models import Report, Status
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
 
@@ -54,9 +58,15 @@ def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     env = rt.settings.for_environment(request.get("environment"))
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     names = runbook_names() if area == "all" else [area]
+    _journal(rt, channel, thread_ts, "started", f"Diagnosis of {area} started in {env.environment}")
     reports = run_runbooks(names, ctx)
     _observe("diagnosis", names, started, "failed" if any(r.failed for r in reports) else "passed")
+    _journal_findings(rt, channel, thread_ts, "Diagnosis", reports)
     post_reports(rt.slack, channel, thread_ts, reports, request.get("user"))
+    if area == "all":
+        cause = root_cause(reports)
+        area = cause.check.split(".")[0] if cause else ""
+    post_graph(rt, channel, thread_ts, lambda: graphs.runbook_graph(area, ctx), ctx)
     logger.info(
         "diagnosis done area=%s thread=%s duration_ms=%s", area, thread_ts, reports[0].duration_ms
     )
@@ -82,6 +92,13 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     env = rt.settings.for_environment(request.get("environment"))
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
+    _journal(
+        rt,
+        channel,
+        thread_ts,
+        "started",
+        f"Triage started in {env.environment}: {', '.join(request['runbooks'])}",
+    )
     reports = run_runbooks(list(request["runbooks"]), ctx)
     _observe(
         "triage",
@@ -89,25 +106,110 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
         started,
         "failed" if any(r.failed for r in reports) else "passed",
     )
+    _journal_findings(rt, channel, thread_ts, "Triage", reports)
     post_reports(rt.slack, channel, thread_ts, reports, None, root_is_alarm=True)
     cause = root_cause(reports)
     worst = cause.title if cause else "no failing check"
     if reply_ts:
-        rt.slack.chat_update(
-            channel=channel,
-            ts=reply_ts,
-            text=render.triage_verdict_text(
-                alarm.get("name"),
-                alarm.get("state"),
-                request["runbooks"],
-                worst,
-                bool(cause),
-                reports,
-            ),
+        verdict = render.triage_verdict_text(
+            alarm.get("name"), alarm.get("state"), request["runbooks"], worst, bool(cause), reports
         )
+        rt.slack.chat_update(
+            channel=channel, ts=reply_ts, text=verdict, blocks=render.with_timeline_button(verdict)
+        )
+    parsed = Alarm.model_validate(alarm) if alarm else None
+    post_graph(
+        rt,
+        channel,
+        thread_ts,
+        lambda: (
+            (graphs.alarm_graph(parsed) if parsed else None)
+            or next(
+                filter(None, (graphs.runbook_graph(rb, ctx) for rb in request["runbooks"])), None
+            )
+        ),
+        ctx,
+    )
     refresh_alarm_catalog(ctx)
     logger.info("triage done alarm=%s runbooks=%s", alarm.get("name"), request["runbooks"])
     return {"reports": [r.model_dump(mode="json") for r in reports]}
+
+
+def _journal(rt: Any, channel: str, thread_ts: str, event: str, text: str, **data: Any) -> None:
+    timeline.record(rt.redis, channel, thread_ts, event, text, **data)
+
+
+def _journal_findings(
+    rt: Any, channel: str, thread_ts: str, what: str, reports: list[Report]
+) -> None:
+    """Each finding that is not ok, then one line for the ok ones, then the verdict."""
+    for report in reports:
+        quiet = []
+        for f in report.findings:
+            if f.status in (Status.OK, Status.SKIPPED):
+                quiet.append(f.check)
+                continue
+            _journal(rt, channel, thread_ts, "finding", f"`{f.check}` {f.status.value}: {f.title}")
+        if quiet:
+            _journal(
+                rt,
+                channel,
+                thread_ts,
+                "finding",
+                f"{report.runbook}: {len(quiet)} check{'s' if len(quiet) > 1 else ''} ok or skipped ({', '.join(quiet)})",
+            )
+    cause = root_cause(reports)
+    ms = max((r.duration_ms for r in reports), default=0)
+    _journal(
+        rt,
+        channel,
+        thread_ts,
+        "finished",
+        f"{what} finished in {ms} ms: "
+        + (f"most probable cause `{cause.check}`: {cause.title}" if cause else "no check failed"),
+    )
+
+
+def post_graph(rt: Any, channel: str, thread_ts: str, spec_of: Callable[[], Any], ctx: Any) -> None:
+    """After the findings: the graph in the thread, or one line saying why there is none.
+
+    A graph is a courtesy: whatever goes wrong here is logged and noted, never raised."""
+    settings = rt.settings
+    if not settings.graphs:
+        return
+    spec = None
+    try:
+        spec = spec_of()
+        if spec is None:
+            return
+        graph = graphs.build(spec, ctx.aws, settings.graph_window_min)
+        if graph is None:
+            rt.slack.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=f":chart_with_downwards_trend: No data for {spec.title} in the last "
+                f"{settings.graph_window_min} minutes, so no graph.",
+            )
+            return
+        rt.slack.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            file=graph.png,
+            filename=graph.filename,
+            title=f"{spec.title}, last {settings.graph_window_min} min",
+            alt_txt=graph.alt_text,
+        )
+        metrics.GRAPHS.labels("posted").inc()
+    except Exception as exc:
+        logger.warning("graph not posted: %s: %s", type(exc).__name__, exc)
+        metrics.GRAPHS.labels("failed").inc()
+        with contextlib.suppress(Exception):
+            rt.slack.chat_postMessage(
+                channel=channel,
+                thread_ts=thread_ts,
+                text=f":chart_with_downwards_trend: No graph for {spec.title if spec else 'this thread'}: "
+                f"{type(exc).__name__}.",
+            )
 
 
 def refresh_alarm_catalog(ctx: Any) -> int:
@@ -132,6 +234,7 @@ def refresh_alarm_catalog(ctx: Any) -> int:
                 "arn": a.get("AlarmArn"),
                 "dimensions": {d["Name"]: d["Value"] for d in a.get("Dimensions", [])},
                 "threshold": a.get("Threshold"),
+                "statistic": a.get("Statistic") or a.get("ExtendedStatistic"),
             }
         )
         for a in alarms
@@ -163,6 +266,9 @@ def on_job_failure(
         "AbandonedJobError": "the worker running it stopped (killed or crashed)",
     }.get(name, f"{name}: {exc_value}")
     logger.error("job %s failed: %s", job.id, reason)
+    timeline.record(
+        get_runtime().redis, channel, thread_ts, "failed", f"{what} did not complete: {reason}"
+    )
     if channel and thread_ts:
         tell_thread(
             get_runtime().slack, channel, thread_ts, what, reason, edit_root="area" in request

@@ -33,7 +33,10 @@ def post_report(
         )
         posted.append(str(response["ts"]))
     if edit_root:
-        slack.chat_update(channel=channel, ts=thread_ts, text=render.verdict_text(report, user))
+        text = render.verdict_text(report, user)
+        slack.chat_update(
+            channel=channel, ts=thread_ts, text=text, blocks=render.with_timeline_button(text)
+        )
     return posted
 
 
@@ -88,8 +91,9 @@ def post_reports(
                     channel=channel, thread_ts=thread_ts, text=msg_text, blocks=msg_blocks
                 )
     if not root_is_alarm:
+        verdict = render.all_verdict_text(cause, reports, user)
         slack.chat_update(
-            channel=channel, ts=thread_ts, text=render.all_verdict_text(cause, reports, user)
+            channel=channel, ts=thread_ts, text=verdict, blocks=render.with_timeline_button(verdict)
         )
 
 
@@ -107,7 +111,9 @@ def tell_thread(
     try:
         slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
         if edit_root:
-            slack.chat_update(channel=channel, ts=thread_ts, text=text)
+            slack.chat_update(
+                channel=channel, ts=thread_ts, text=text, blocks=render.with_timeline_button(text)
+            )
     except SlackApiError as exc:
         logger.error(
             "could not tell thread %s/%s: %s", channel, thread_ts, exc.response.get("error")

@@ -176,4 +176,10 @@ def warm(runtime: Runtime) -> None:
         env = runtime.settings.for_environment(name)
         pool = runtime.pool_for(env)
         pool.warm(list(SERVICES), env.region)
+    if runtime.settings.graphs:  # the first graph should not pay for matplotlib's import
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.dates
+        import matplotlib.figure
     logger.info("warmed %d boto3 clients", runtime.pool.created)
