@@ -30,7 +30,7 @@ lint: $(VENV)/.dev
 test: $(VENV)/.dev
 	./scripts/services.sh
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run

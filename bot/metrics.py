@@ -110,3 +110,6 @@ def exposition(redis: Any = None, queues: tuple[str, ...] = ()) -> tuple[bytes, 
 
 
 GRAPHS = Counter("omni_graphs_total", "Metric graphs posted in threads, by outcome", ["outcome"])
+SLACK_REDELIVERIES = Counter(
+    "omni_slack_redeliveries_total", "Findings kept for a later delivery because Slack was down"
+)

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask, Response, request
+from redis.exceptions import RedisError
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
 from commands import logs
 from commands.alarm import Alarm, from_pagerduty_webhook, parse_any
@@ -32,6 +34,8 @@ from .sns import CertificateStore, SnsRejected, subscribe_url_ok, verify
 
 logger = logging.getLogger(__name__)
 audit_log = logging.getLogger("omni.audit")
+SLACK_CONTENT_TYPES = ("application/x-www-form-urlencoded", "application/json")
+REPLAY_WINDOW_S = 360  # a signed request is only valid for 5 minutes anyway
 
 
 def create_web_app(
@@ -55,9 +59,56 @@ def create_web_app(
         fetch_subscribe_url or _visit,
     )
 
+    signing = settings.slack_signing_secret
+    verifier = SignatureVerifier(signing.get_secret_value() if signing else "")
+    redis = deps.enqueuer.redis
+
+    @web.errorhandler(413)
+    def too_large(_: Exception) -> tuple[dict[str, Any], int]:
+        endpoint = request.path.strip("/").split("/")[0] or "root"
+        return _reject(endpoint, "oversized", 413, "request body too large (limit 1 MiB)")
+
+    def precheck() -> tuple[dict[str, Any], int] | None:
+        """What Bolt does not refuse by itself: wrong content type, replays, bad payloads."""
+        if request.mimetype not in SLACK_CONTENT_TYPES:
+            return _reject("slack", "content_type", 415, f"content type {request.mimetype!r}")
+        body = request.get_data(cache=True, as_text=True)
+        if request.form.get("ssl_check") == "1":
+            return None  # Slack's unsigned SSL check: Bolt answers it
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        try:
+            valid = bool(timestamp and signature) and verifier.is_valid(body, timestamp, signature)
+        except ValueError:  # a timestamp that is not a number
+            valid = False
+        if not valid:
+            return _reject("slack", "signature", 401, "signature or timestamp invalid")
+        try:
+            fresh = redis.set(f"omni:slack-sig:{signature}", "1", nx=True, ex=REPLAY_WINDOW_S)
+        except RedisError as exc:  # Redis away: the 5-minute timestamp window still holds
+            logger.warning("replay check skipped: %s", type(exc).__name__)
+            fresh = True
+        if not fresh:
+            return _reject("slack", "replay", 401, "this exact signed request was seen before")
+        try:
+            payload = request.form.get("payload")
+            doc = (
+                json.loads(payload if payload is not None else body)
+                if (payload is not None or request.mimetype == "application/json")
+                else {}
+            )
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            return _reject("slack", "malformed", 400, "payload is not a JSON object")
+        return None
+
     @web.post("/slack/events")
-    def slack_events() -> Response:
+    def slack_events() -> Response | tuple[dict[str, Any], int]:
         started = time.perf_counter()
+        refused = precheck()
+        if refused is not None:
+            return refused
         response: Response = handler.handle(request)
         kind = (
             "command"
@@ -100,6 +151,21 @@ def create_web_app(
     return web
 
 
+def _reject(endpoint: str, reason: str, status: int, detail: str) -> tuple[dict[str, Any], int]:
+    """Refuse a request: counted in /metrics, one audit line, nothing enqueued."""
+    metrics.REJECTED.labels(endpoint, reason).inc()
+    audit_log.warning(
+        "rejected %s request status=%s reason=%s detail=%s remote=%s retry=%s",
+        endpoint,
+        status,
+        reason,
+        detail,
+        request.headers.get("X-Forwarded-For", request.remote_addr),
+        request.headers.get("X-Slack-Retry-Num"),
+    )
+    return {"error": f"{reason}: {detail}"}, status
+
+
 def _visit(url: str) -> None:
     import urllib.request
 
@@ -139,7 +205,7 @@ def register_alarm_endpoints(
             if not isinstance(message, dict):
                 raise ValueError("not an object")
         except ValueError:
-            return {"error": "body is not an SNS JSON message"}, 400
+            return _reject("sns", "malformed", 400, "body is not an SNS JSON message")
         try:
             verify(
                 message,
@@ -148,7 +214,7 @@ def register_alarm_endpoints(
                 check_cert_dates=settings.sns_verify_cert_dates,
             )
         except SnsRejected as exc:
-            metrics.REJECTED.labels("sns", "signature").inc()
+            metrics.REJECTED.labels("sns", exc.reason).inc()
             audit_log.warning(
                 "rejected sns message reason=%s topic=%s remote=%s",
                 exc,
@@ -202,7 +268,7 @@ def register_alarm_endpoints(
         try:
             doc = json.loads(raw)
         except ValueError:
-            return {"error": "body is not JSON"}, 400
+            return _reject("pagerduty", "malformed", 400, "body is not JSON")
         event_type = str((doc.get("event") or {}).get("event_type", ""))
         if event_type not in ("incident.triggered", "incident.resolved"):
             return {"ignored": event_type}, 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,7 +49,7 @@ def slash_command_body(
             "api_app_id": "A0OMNI",
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": trigger_id or f"{time.time():.6f}.trigger",
+            "trigger_id": trigger_id or f"{time.time():.6f}.{uuid.uuid4().hex[:12]}",
         }
     )
 
@@ -128,7 +129,7 @@ def block_actions_body(
         "user": {"id": user},
         "api_app_id": "A0OMNI",
         "token": "unused",
-        "trigger_id": f"{time.time():.6f}.trigger",
+        "trigger_id": f"{time.time():.6f}.{uuid.uuid4().hex[:12]}",
         "channel": {"id": channel},
         "container": {
             "type": "message",

@@ -50,7 +50,11 @@ _FIELDS = {
 
 
 class SnsRejected(Exception):
-    """The message is not a genuine, fresh SNS message."""
+    """The message is not a genuine, fresh SNS message; ``reason`` is the metric's label."""
+
+    def __init__(self, message: str, reason: str = "signature") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _field(message: dict[str, Any], name: str) -> Any:
@@ -61,14 +65,14 @@ def _field(message: dict[str, Any], name: str) -> Any:
 def canonical(message: dict[str, Any]) -> bytes:
     kind = message.get("Type")
     if kind not in _FIELDS:
-        raise SnsRejected(f"unknown message Type {kind!r}")
+        raise SnsRejected(f"unknown message Type {kind!r}", "malformed")
     parts = []
     for name in _FIELDS[kind]:
         value = _field(message, name)
         if value is None:
             if name == "Subject":
                 continue
-            raise SnsRejected(f"missing signed field {name}")
+            raise SnsRejected(f"missing signed field {name}", "malformed")
         parts.append(f"{name}\n{value}\n")
     return "".join(parts).encode()
 
@@ -82,7 +86,9 @@ class CertificateStore:
 
     def get(self, url: str) -> x509.Certificate:
         if not CERT_URL.match(url or ""):
-            raise SnsRejected(f"certificate URL not on sns.<region>.amazonaws.com: {url!r}")
+            raise SnsRejected(
+                f"certificate URL not on sns.<region>.amazonaws.com: {url!r}", "cert_url"
+            )
         with self._lock:
             cert = self._cache.get(url)
         if cert is not None:
@@ -116,7 +122,7 @@ def verify(
     """Raise :class:`SnsRejected` unless ``message`` is signed by SNS and fresh enough."""
     version = str(message.get("SignatureVersion", ""))
     if version not in ("1", "2"):
-        raise SnsRejected(f"unknown SignatureVersion {version!r}")
+        raise SnsRejected(f"unknown SignatureVersion {version!r}", "signature_version")
     cert = store.get(str(_field(message, "SigningCertURL") or ""))
     now = now or datetime.now(UTC)
     if check_cert_dates and not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
@@ -140,7 +146,7 @@ def verify(
             raise SnsRejected("unreadable Timestamp") from exc
         age = (now - sent).total_seconds()
         if age > max_age_s:
-            raise SnsRejected(f"message is {age:.0f}s old (limit {max_age_s}s)")
+            raise SnsRejected(f"message is {age:.0f}s old (limit {max_age_s}s)", "stale")
 
 
 def subscribe_url_ok(url: str) -> bool:

@@ -15,8 +15,9 @@ from commands.names import Names
 from commands.sandbox import Stack, seed
 from commands.settings import Settings, get_settings
 
-pytest_plugins = ["tests.e2e"]
-TEST_REDIS_DB = 15
+pytest_plugins = ["tests.e2e", "tests.secret_scan"]
+# one empty database per test; with pytest-xdist, one database per worker (gw0 → 15, gw1 → 14)
+TEST_REDIS_DB = 15 - int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 @pytest.fixture(autouse=True)

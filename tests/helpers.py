@@ -103,3 +103,34 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            from tests.secret_scan import scan_file
+
+            scan_file(log, f"process log {args[0]}")
+
+
+def slack_settings(fake_slack: Any, redis_url: str, token: str, secret: str, **extra: Any) -> Any:
+    """Settings for an in-process bot talking to the fake Slack and the test's Redis."""
+    from pydantic import SecretStr
+
+    from commands.settings import Settings
+
+    return Settings(
+        slack_bot_token=SecretStr(token),
+        slack_signing_secret=SecretStr(secret),
+        slack_api_url=fake_slack.url,
+        redis_url=SecretStr(redis_url),
+        **extra,
+    )
+
+
+def slack_env(
+    fake_slack: Any, redis_url: str, token: str, secret: str, **extra: str
+) -> dict[str, str]:
+    """The same, as the environment of an `omni serve` / `omni worker` process."""
+    return {
+        "REDIS_URL": redis_url,
+        "OMNI_SLACK_API_URL": fake_slack.url,
+        "SLACK_BOT_TOKEN": token,
+        "SLACK_SIGNING_SECRET": secret,
+        **extra,
+    }

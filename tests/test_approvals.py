@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -66,7 +67,7 @@ def _click(web: Any, user: str, fix_id: str, value: str) -> None:
         "team": {"id": "T111"},
         "api_app_id": "A0OMNI",
         "token": "x",
-        "trigger_id": "t",
+        "trigger_id": f"{time.time():.6f}.{uuid.uuid4().hex[:8]}",  # unique per click, as on Slack
         "container": {
             "type": "message",
             "message_ts": "5.5",
@@ -405,7 +406,7 @@ def test_expired_plan_button_is_replaced_by_a_note(
         "team": {"id": "T111"},
         "api_app_id": "A0OMNI",
         "token": "x",
-        "trigger_id": "t",
+        "trigger_id": f"{time.time():.6f}.{uuid.uuid4().hex[:8]}",  # unique per click, as on Slack
         "container": {
             "type": "message",
             "message_ts": message,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from bot.signing import signed_headers, slash_command_body
 from commands.sandbox import Stack, apply_scenario
 
 from .e2e import aws_env
-from .helpers import clean_env, free_port, process, wait_http
+from .helpers import clean_env, free_port, process, slack_env, wait_http
 
 pytestmark = pytest.mark.slow
 SECRET = "fix-e2e-signing-secret"
@@ -34,7 +35,7 @@ def click(port: int, user: str, button: dict[str, Any], message_ts: str, thread_
         "user": {"id": user, "username": user},
         "api_app_id": "A0OMNI",
         "token": "unused",
-        "trigger_id": f"{time.time()}.trigger",
+        "trigger_id": f"{time.time()}.{uuid.uuid4().hex}",  # unique per click, as on Slack
         "container": {
             "type": "message",
             "message_ts": message_ts,
@@ -98,22 +99,16 @@ def test_start_the_stopped_cluster_from_slack(
 ) -> None:
     apply_scenario("aurora-stopped", served_stack)
     port = free_port()
-    slack_env = {
-        "REDIS_URL": redis_url,
-        "OMNI_SLACK_API_URL": fake_slack.url,
-        "SLACK_BOT_TOKEN": "xoxb-fix-e2e",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "OMNI_ROLE_BINDINGS": BINDINGS,
-    }
+    env = slack_env(fake_slack, redis_url, "xoxb-fix-e2e", SECRET, OMNI_ROLE_BINDINGS=BINDINGS)
     with (
         process(
             ["worker"],
-            clean_env(**slack_env, **aws_env(served_stack), OMNI_HEALTH_PORT="0"),
+            clean_env(**env, **aws_env(served_stack), OMNI_HEALTH_PORT="0"),
             tmp_path / "worker.log",
         ),
         process(
             ["serve", "--host", "127.0.0.1", "--port", str(port)],
-            clean_env(**slack_env),
+            clean_env(**env),
             tmp_path / "serve.log",
         ),
     ):

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot import metrics, render, timeline
 from commands import graphs, logs
 from commands.alarm import Alarm
@@ -22,6 +24,8 @@ from .post import post_reports, tell_thread
 from .runtime import get_runtime
 
 logger = logging.getLogger(__name__)
+REDELIVER = "workers.jobs.redeliver"
+REDELIVERY_BACKOFF_S = [10, 30, 60, 180, 600, 1800]
 
 
 def _on_call(service: str, operation: str, seconds: float, error: str | None) -> None:
@@ -62,7 +66,8 @@ def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     reports = run_runbooks(names, ctx)
     _observe("diagnosis", names, started, "failed" if any(r.failed for r in reports) else "passed")
     _journal_findings(rt, channel, thread_ts, "Diagnosis", reports)
-    post_reports(rt.slack, channel, thread_ts, reports, request.get("user"))
+    if not deliver(rt, channel, thread_ts, reports, request.get("user"), root_is_alarm=False):
+        return _result(reports)
     if area == "all":
         cause = root_cause(reports)
         area = cause.check.split(".")[0] if cause else ""
@@ -70,9 +75,80 @@ def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     logger.info(
         "diagnosis done area=%s thread=%s duration_ms=%s", area, thread_ts, reports[0].duration_ms
     )
+    return _result(reports)
+
+
+def _result(reports: list[Report]) -> dict[str, Any]:
     if len(reports) == 1:
         return reports[0].model_dump(mode="json")
     return {"reports": [r.model_dump(mode="json") for r in reports]}
+
+
+def _slack_down(exc: BaseException) -> bool:
+    """Slack unreachable or failing (after the client's own retries), not a request error."""
+    if isinstance(exc, SlackApiError):
+        return int(getattr(exc.response, "status_code", 200) or 200) >= 500
+    return isinstance(exc, OSError)  # URLError, connection refused, timeouts
+
+
+def deliver(
+    rt: Any,
+    channel: str,
+    thread_ts: str,
+    reports: list[Report],
+    user: str | None,
+    *,
+    root_is_alarm: bool,
+) -> bool:
+    """Post the reports; when Slack is down, keep them and let RQ retry the delivery later."""
+    try:
+        post_reports(rt.slack, channel, thread_ts, reports, user, root_is_alarm=root_is_alarm)
+        return True
+    except Exception as exc:
+        if not _slack_down(exc):
+            raise
+        logger.error(
+            "Slack unreachable (%s): findings kept; delivery to %s/%s will be retried",
+            type(exc).__name__,
+            channel,
+            thread_ts,
+        )
+        from rq import Queue, Retry
+        from rq.serializers import JSONSerializer
+
+        from bot.queue import DIAGNOSTICS_QUEUE
+
+        Queue(DIAGNOSTICS_QUEUE, connection=rt.redis, serializer=JSONSerializer).enqueue(
+            REDELIVER,
+            kwargs={
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "reports": [r.model_dump(mode="json") for r in reports],
+                "user": user,
+                "root_is_alarm": root_is_alarm,
+            },
+            retry=Retry(max=len(REDELIVERY_BACKOFF_S), interval=REDELIVERY_BACKOFF_S),
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            description=f"re-deliver findings to {channel}/{thread_ts}",
+        )
+        metrics.SLACK_REDELIVERIES.inc()
+        return False
+
+
+def redeliver(
+    channel: str,
+    thread_ts: str,
+    reports: list[dict[str, Any]],
+    user: str | None,
+    root_is_alarm: bool,
+) -> int:
+    """RQ retries this until Slack takes the posts (``REDELIVERY_BACKOFF_S``)."""
+    rt = get_runtime()
+    parsed = [Report.model_validate(r) for r in reports]
+    post_reports(rt.slack, channel, thread_ts, parsed, user, root_is_alarm=root_is_alarm)
+    logger.info("re-delivered %d report(s) to %s/%s", len(parsed), channel, thread_ts)
+    return len(parsed)
 
 
 def run_triage(request: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +183,8 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
         "failed" if any(r.failed for r in reports) else "passed",
     )
     _journal_findings(rt, channel, thread_ts, "Triage", reports)
-    post_reports(rt.slack, channel, thread_ts, reports, None, root_is_alarm=True)
+    if not deliver(rt, channel, thread_ts, reports, None, root_is_alarm=True):
+        return {"reports": [r.model_dump(mode="json") for r in reports]}
     cause = root_cause(reports)
     worst = cause.title if cause else "no failing check"
     if reply_ts:

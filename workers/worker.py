@@ -17,6 +17,7 @@ from .health import serve_health
 from .runtime import get_runtime, warm
 
 logger = logging.getLogger(__name__)
+MAINTENANCE_S = 60
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,6 +35,9 @@ def main(args: argparse.Namespace) -> int:
         [FIXES_QUEUE, DIAGNOSTICS_QUEUE],
         connection=redis,
         serializer=JSONSerializer,
+        # RQ's maintenance finds jobs abandoned by a killed worker (their thread is told) and
+        # restarts a scheduler that died with a Redis outage: every minute, not every ten
+        maintenance_interval=MAINTENANCE_S,
     )
     logger.info("worker %s listening on %s, %s", worker.name, FIXES_QUEUE, DIAGNOSTICS_QUEUE)
     worker.work(burst=getattr(args, "burst", False), with_scheduler=True, logging_level="INFO")
