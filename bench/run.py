@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,9 @@ def _chains(settings: Any, pool: Any, outputs: dict[str, Any]) -> dict[str, int]
 
     from commands.registry import all_checks
     from commands.runner import make_context, run_check
+    from workers.runtime import SERVICES
 
+    pool.warm(list(SERVICES), settings.region)  # building a client is not an AWS call
     chains = {}
     for spec in all_checks().values():
         ctx = make_context(settings, pool, outputs=outputs)
@@ -202,9 +205,12 @@ def _load(
         "http://",
         requests.adapters.HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency),
     )
+    # unique requests, as Slack sends them: an identical signed body twice is a replay (401)
     bodies = [
-        slash_command_body("diagnose db", response_url=response_url, trigger_id=f"bench.{i}")
-        for i in range(requests_n)
+        slash_command_body(
+            "diagnose db", response_url=response_url, trigger_id=f"bench.{uuid.uuid4().hex}"
+        )
+        for _ in range(requests_n + 5)
     ]
 
     def one(body: str) -> tuple[float, int]:
@@ -216,7 +222,127 @@ def _load(
     for body in bodies[:5]:
         one(body)
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        out.put(list(pool.map(one, bodies)))
+        out.put(list(pool.map(one, bodies[5:])))
+
+
+_WRK_LUA = r"""
+local reqs, n = {}, 0
+setup = function(thread)
+  thread:set("tid", n)
+  n = n + 1
+end
+init = function(args)
+  local k, f = 0, io.open(args[1], "r")
+  for line in f:lines() do
+    if k % tonumber(args[2]) == tid then
+      local ts, sig, body = line:match("^(%d+)\t([^\t]+)\t(.*)$")
+      table.insert(reqs, wrk.format("POST", "/slack/events", {
+        ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["X-Slack-Request-Timestamp"] = ts,
+        ["X-Slack-Signature"] = sig,
+      }, body))
+    end
+    k = k + 1
+  end
+  f:close()
+  i = 0
+end
+request = function()
+  i = i + 1
+  return reqs[i]
+end
+"""
+
+
+def _wrk_ack(
+    url: str, secret: str, response_url: str, concurrency: int, seconds: int
+) -> dict[str, Any] | None:
+    """Closed-loop load from wrk (C, a second process): ``concurrency`` requests always in
+    flight for ``seconds``, every one a unique signed ``/omni diagnose db``."""
+    import re
+    import shutil
+
+    from bot.signing import signed_headers, slash_command_body
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    threads = 2
+    with tempfile.TemporaryDirectory() as tmp:
+        data, script = Path(tmp) / "requests.tsv", Path(tmp) / "ack.lua"
+        with open(data, "w") as fh:
+            for _ in range(seconds * 1500):
+                body = slash_command_body(
+                    "diagnose db", response_url=response_url, trigger_id=f"wrk.{uuid.uuid4().hex}"
+                )
+                h = signed_headers(secret, body)
+                fh.write(f"{h['X-Slack-Request-Timestamp']}\t{h['X-Slack-Signature']}\t{body}\n")
+        script.write_text(_WRK_LUA)
+        out = subprocess.run(
+            [
+                wrk,
+                "-t",
+                str(threads),
+                "-c",
+                str(concurrency),
+                "-d",
+                f"{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+                "--",
+                str(data),
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        ).stdout
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            raise RuntimeError(f"cannot read wrk's {label}% from:\n{out}")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests": total,
+        "concurrency": concurrency,
+        "p50_ms": ms("50"),
+        "p99_ms": ms("99"),
+        "errors": (int(bad.group(1)) if bad else 0)
+        + (sum(map(int, errors.groups())) if errors else 0),
+        "generator": f"wrk, {concurrency} connections for {seconds} s",
+    }
+
+
+def _bursts(url: str, secret: str, response_url: str, size: int, bursts: int, out: Any) -> None:
+    """In its own process: ``bursts`` times, ``size`` signed commands sent at the same moment."""
+    from urllib.parse import urlparse
+
+    from bot.signing import signed_headers, slash_command_body
+
+    from .burst import burst, http_request
+
+    target = urlparse(url)
+    host, port = str(target.hostname), int(target.port or 80)
+    results: list[tuple[float, int]] = []
+    for _ in range(bursts):
+        requests = []
+        for _ in range(size):
+            body = slash_command_body(
+                "diagnose db", response_url=response_url, trigger_id=f"burst.{uuid.uuid4().hex}"
+            )
+            requests.append(
+                http_request(host, port, "/slack/events", signed_headers(secret, body), body)
+            )
+        results += burst(host, port, requests)
+        time.sleep(1.0)  # the work after each ack drains before the next burst
+    out.put(results)
 
 
 def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dict[str, Any]], int]:
@@ -227,13 +353,14 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
     from bot.fakeslack import FakeSlack
 
     secret = "bench-signing-secret-1234567890"
-    redis_url = "redis://127.0.0.1:6379/14"
+    redis_url = "redis://127.0.0.1:6379/12"
     Redis.from_url(redis_url).flushdb()
     rows = []
     with FakeSlack() as slack, tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLACK_", "OMNI_"))}
         env.update(
             OMNI_HTTP_WORKERS=os.environ.get("BENCH_HTTP_WORKERS", "2"),
+            OMNI_HTTP_THREADS=os.environ.get("BENCH_HTTP_THREADS", "16"),
             REDIS_URL=redis_url,
             OMNI_SLACK_API_URL=slack.url,
             SLACK_BOT_TOKEN="xoxb-bench",
@@ -262,7 +389,38 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_http(url + "/healthz")
+            response_url = slack.url.replace("/api/", "/response/1")
+            spawn = multiprocessing.get_context("spawn")
             for concurrency in concurrencies:
+                if concurrency == 1:
+                    continue
+                queue_b: Any = spawn.Queue()
+                bursts = max(1, 500 // concurrency)
+                gen_b = spawn.Process(
+                    target=_bursts,
+                    args=(url, secret, response_url, concurrency, bursts, queue_b),
+                )
+                gen_b.start()
+                results_b = queue_b.get(timeout=300)
+                gen_b.join()
+                latencies_b = [ms for ms, _ in results_b]
+                rows.append(
+                    {
+                        "mode": "burst",
+                        "requests": len(results_b),
+                        "concurrency": concurrency,
+                        "p50_ms": statistics.median(latencies_b),
+                        "p99_ms": _pct(latencies_b, 99),
+                        "errors": sum(1 for _, code in results_b if code != 200),
+                        "generator": f"{bursts} bursts of {concurrency} at once (bench/burst.py)",
+                    }
+                )
+            for concurrency in concurrencies:
+                if concurrency > 1:
+                    row = _wrk_ack(url, secret, response_url, concurrency, 3)
+                    if row is not None:
+                        rows.append({"mode": "sustained", **row})
+                        continue
                 queue: Any = multiprocessing.get_context("spawn").Queue()
                 gen = multiprocessing.get_context("spawn").Process(
                     target=_load,
@@ -281,11 +439,13 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
                 latencies = [ms for ms, _ in results]
                 rows.append(
                     {
+                        "mode": "sequential" if concurrency == 1 else "sustained",
                         "requests": requests_n,
                         "concurrency": concurrency,
                         "p50_ms": statistics.median(latencies),
                         "p99_ms": _pct(latencies, 99),
                         "errors": sum(1 for _, code in results if code != 200),
+                        "generator": "python, one thread per connection",
                     }
                 )
             rss = _peak_rss_tree(proc.pid)
@@ -294,6 +454,8 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
             proc.wait(timeout=10)
             log.close()
     Redis.from_url(redis_url).flushdb()
+    order = {"sequential": 0, "burst": 1, "sustained": 2}
+    rows.sort(key=lambda r: (order[r["mode"]], r["concurrency"]))
     return rows, rss
 
 
@@ -360,7 +522,7 @@ def bench_alarms(samples: int) -> dict[str, Any]:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     secret = "bench-alarm-secret"
-    redis_url = "redis://127.0.0.1:6379/14"
+    redis_url = "redis://127.0.0.1:6379/12"
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     server, moto_url, stack = _moto_with_stack()
@@ -508,12 +670,16 @@ def bench_alarms(samples: int) -> dict[str, Any]:
                 )
             sent_s = time.perf_counter() - started
             deadline = time.monotonic() + 60
-            while (
-                time.monotonic() < deadline
-                and len(list(redis.scan_iter("omni:alarm-seen:*"))) < 100
-            ):
+            storm_names = set(names)
+
+            def absorbed_now() -> int:
+                seen = {k.decode().rsplit(":", 1)[-1] for k in redis.scan_iter("omni:alarm-seen:*")}
+                return len(seen & storm_names)
+
+            while time.monotonic() < deadline and absorbed_now() < 100:
                 time.sleep(0.1)
-            absorbed = len(list(redis.scan_iter("omni:alarm-seen:*")))
+            absorbed = absorbed_now()
+            # omni:run:{env}:{runbook}:{window}: one key per runbook run claimed in the storm
             runs = sum(1 for _ in redis.scan_iter("omni:run:*"))
             time.sleep(20)  # let the triage results arrive
             posts = [
@@ -577,7 +743,7 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
     import logging
 
     from redis import Redis
-    from rq import Queue
+    from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
     from bot.fakeslack import FakeSlack
@@ -586,7 +752,7 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
     from .latency_proxy import LatencyProxy
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    redis_url = "redis://127.0.0.1:6379/14"
+    redis_url = "redis://127.0.0.1:6379/12"
     redis = Redis.from_url(redis_url)
     server, moto_url, stack = _moto_with_stack()
     result: dict[str, Any] = {"jobs": jobs}
@@ -614,11 +780,28 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
             AWS_DEFAULT_REGION="us-east-1",
             OMNI_TERRAFORM_OUTPUTS=str(outputs),
             OMNI_LOG_FORMAT="text",
+            OMNI_GRAPHS="false",  # the same work as before graphs existed: the runbook and its posts
         )
         for workers in (1, 4):
             redis.flushdb()
             before = len(slack.find("chat.update"))
             queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "commands.cli", "worker"],
+                    env=env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(workers)
+            ]
+            # throughput of running workers: each has imported, warmed its clients and
+            # registered with RQ before the first job is queued (start-up is not throughput)
+            slack.wait_for(
+                lambda n=workers: len(Worker.all(connection=redis)) == n, timeout=120, interval=0.1
+            )
+            started = time.perf_counter()
             for i in range(jobs):
                 queue.enqueue(
                     RUN_DIAGNOSIS,
@@ -632,17 +815,6 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
                         }
                     },
                 )
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "commands.cli", "worker"],
-                    env=env,
-                    cwd=REPO,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for _ in range(workers)
-            ]
-            started = time.perf_counter()
             try:
                 slack.wait_for(
                     lambda b=before: len(slack.find("chat.update")) - b >= jobs,
@@ -667,7 +839,21 @@ def main() -> int:
     parser.add_argument("--ack-requests", type=int, default=200)
     parser.add_argument("--alarm-samples", type=int, default=20)
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--only",
+        choices=("scale", "ack", "alarms"),
+        help="run one section and print it (docs/benchmarks.md is not rewritten)",
+    )
     args = parser.parse_args()
+    if args.only == "scale":
+        print(bench_scale_out())
+        return 0
+    if args.only == "alarms":
+        print(bench_alarms(args.alarm_samples))
+        return 0
+    if args.only == "ack":
+        print(bench_ack(args.ack_requests, (1, 50, 200)))
+        return 0
 
     runbook = bench_runbook(args.iterations)
     acks, serve_rss = bench_ack(args.ack_requests, (1, 50, 200))
@@ -726,15 +912,21 @@ def main() -> int:
         "",
         "## Ack latency of `/omni diagnose db` at the real `omni serve`",
         "",
-        "Signed slash commands over HTTP to `omni serve` (gunicorn, 2 processes × 16 threads); the "
-        "ack only verifies, parses and answers — the root post and the enqueue happen after it.",
+        "Signed slash commands over HTTP to `omni serve` (gunicorn, 2 processes × 16 threads). The "
+        "ack verifies the signature, checks for a replay, parses, enqueues the job (one Redis round "
+        "trip) and answers; nothing else runs in the bot's process (the worker posts the thread "
+        "root). *Burst*: N commands written at the same moment from one thread over N open "
+        "connections (`bench/burst.py`, its own process), 1 s apart — what a channel sends when "
+        "everyone types `/omni` at once. *Sustained*: N requests always in flight for 3 s from "
+        "`wrk` (C, its own process) — the server saturated. *Sequential*: one at a time. Every "
+        "request is a distinct signed command (a repeated one would be refused as a replay).",
         "",
-        "| requests | concurrency | p50 | p99 | errors |",
-        "|---|---|---|---|---|",
+        "| load | requests | concurrency | p50 | p99 | errors | generator |",
+        "|---|---|---|---|---|---|---|",
     ]
     for a in acks:
         lines.append(
-            f"| {a['requests']} | {a['concurrency']} | {a['p50_ms']:.1f} ms | {a['p99_ms']:.1f} ms | {a['errors']} |"
+            f"| {a['mode']} | {a['requests']} | {a['concurrency']} | {a['p50_ms']:.1f} ms | {a['p99_ms']:.1f} ms | {a['errors']} | {a['generator']} |"
         )
     lines += [
         "",
@@ -763,7 +955,7 @@ def main() -> int:
         "",
         "## Scale-out",
         "",
-        f"{scale['jobs']} queued `diagnose db` jobs, 100 ms added to every AWS call, on 1 and on 4 `omni worker` processes (two cores, moto in the benchmark's process).",
+        f"{scale['jobs']} `diagnose db` jobs queued at once, 100 ms added to every AWS call, on 1 and on 4 running `omni worker` processes (each started, warmed and registered with RQ before the jobs are queued: start-up is not throughput); two cores, moto and the latency proxy in the benchmark's process, graphs off (a graph adds about 0.1 s of matplotlib CPU per job, after the findings).",
         "",
         "| 1 worker | 4 workers | throughput ratio | target |",
         "|---|---|---|---|",

@@ -194,12 +194,15 @@ class CheckContext:
         )
 
     def target_groups(self) -> list[dict[str, Any]]:
-        arn = self.load_balancer()["LoadBalancerArn"]
-        return list(
-            self.aws.call("elbv2", "describe_target_groups", LoadBalancerArn=arn).get(
-                "TargetGroups", []
-            )
-        )
+        # with the alb_arn output, ask for the groups at once rather than after describing the LB
+        arn = self.output("alb_arn") or self.load_balancer()["LoadBalancerArn"]
+        try:
+            found = self.aws.call("elbv2", "describe_target_groups", LoadBalancerArn=str(arn))
+        except AwsCallError as exc:
+            if exc.code == "LoadBalancerNotFound":
+                raise ResourceNotFound("load balancer", str(arn), self.where) from exc
+            raise
+        return list(found.get("TargetGroups", []))
 
     def alb_arn_suffix(self) -> str:
         suffix = self.output("alb_arn_suffix")

@@ -466,3 +466,58 @@ def test_config_check_fails_on_a_broken_role_and_a_missing_resource(
         f"Aurora cluster 'no-such-db' not found in region eu-west-1, account {STAGING_ACCOUNT}"
     )
     assert main(["config", "check"]) == 1
+
+
+def test_a_fix_in_staging_runs_in_stagings_account_as_the_approver(
+    two_stacks: dict[str, Stack], config: Settings, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    """Production's stopped cluster stays stopped: staging's fix ran in 222… / eu-west-1, with
+    staging's role (it has no fix role of its own), and production's fix role never came up."""
+    from bot.plans import PlanStore, plan_key
+    from commands.remediations import propose
+    from workers import fixes as fix_jobs
+
+    for stack in two_stacks.values():
+        apply_scenario("aurora-stopped", stack)
+    s = config.model_copy(
+        update={
+            "slack_bot_token": SecretStr("xoxb-fix-env"),
+            "slack_api_url": fake_slack.url,
+            "redis_url": SecretStr(redis_url),
+        }
+    )
+    base = boto3.session.Session()
+    assumed: list[dict[str, Any]] = []
+    base.events.register(
+        "before-parameter-build.sts.AssumeRole", lambda params, **_: assumed.append(dict(params))
+    )
+    redis = Redis.from_url(redis_url)
+    set_runtime(Runtime.with_redis(s, ClientPool(base, max_attempts=2), make_web_client(s), redis))
+    try:
+        store = PlanStore(redis, plan_key("xoxb-fix-env"), s.plan_ttl_s)
+        staging = two_stacks["staging"].names.aurora_cluster
+        plan = store.propose(
+            propose("rds.start_cluster", DBClusterIdentifier=staging),
+            check="db.cluster_status",
+            finding="stopped",
+            channel="C0STAGINC",
+            thread_ts="3.1",
+            environment="staging",
+        )
+        store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP"])
+        result = fix_jobs.run_fix(plan.id, "U0OP")
+    finally:
+        set_runtime(None)
+    assert result["ok"] and result["after"] == {"Status": "available"}
+    assert "is now *ok*" in result["verification"]  # verified in staging too
+
+    def status(name: str) -> str:
+        env = config.for_environment(name)
+        session = Sessions(boto3.session.Session()).for_role(env.role_arn, region=env.region)
+        cluster = session.client("rds", region_name=env.region).describe_db_clusters(
+            DBClusterIdentifier=two_stacks[name].names.aurora_cluster
+        )["DBClusters"][0]
+        return str(cluster["Status"])
+
+    assert (status("staging"), status("production")) == ("available", "stopped")
+    assert {a["RoleArn"] for a in assumed} == {STAGING_ROLE}

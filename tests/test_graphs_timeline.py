@@ -252,3 +252,43 @@ def test_timeline_names_both_people_of_a_two_person_fix(
         ("executed", "U0TEAMMATE"),
         ("verified", "U0TEAMMATE"),
     ]
+
+
+def test_timeline_records_refusals_and_the_recovery(redis_url: str, fake_slack: FakeSlack) -> None:
+    from bot.audit import Audit
+    from bot.plans import PlanStore, plan_key
+    from bot.queue import Enqueuer
+    from bot.triage import Triage
+    from commands.remediations import propose
+
+    s = Settings(
+        slack_bot_token=SecretStr("xoxb-tl"),
+        slack_api_url=fake_slack.url,
+        redis_url=SecretStr(redis_url),
+        post_interval_ms=0,
+    )
+    redis = Redis.from_url(redis_url)
+    client = make_web_client(s)
+    triage = Triage(s, redis, Enqueuer(redis, s), client)
+    name = "omnirapeutic-production-rds-cpu-high"
+    firing = Alarm(source="cloudwatch", name=name, state="ALARM", metric="CPUUtilization")
+    assert triage.handle(firing, "C0TL", "1700000500.000100").action == "triage"
+    plan = PlanStore(redis, plan_key("xoxb-tl"), 60).propose(
+        propose("rds.start_cluster", DBClusterIdentifier="c"),
+        check="db.cluster_status",
+        finding="f",
+        channel="C0TL",
+        thread_ts="1700000500.000100",
+        environment="production",
+    )
+    Audit(redis).record("refused", user="U0VIEWER", plan=plan, outcome="role viewer < operator")
+    ok = firing.model_copy(update={"state": "OK"})
+    assert triage.handle(ok, "C0TL", "1700000600.000100").action == "recovered"
+    entries = timeline.read(redis, "C0TL", "1700000500.000100")
+    assert [(e["event"], e["user"]) for e in entries] == [
+        ("alarm", "CloudWatch"),
+        ("refused", "U0VIEWER"),
+        ("recovered", "CloudWatch"),
+    ]
+    assert "role viewer < operator" in entries[1]["text"]
+    assert f"Alarm *{name}* recovered (OK)" in entries[2]["text"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -68,3 +69,47 @@ def test_slack_429_is_waited_out(runtime: Runtime, stack: Stack, fake_slack: Fak
     assert replies[0].all_text() == replies[2].all_text()
     assert "Aurora cluster is stopped" in replies[2].all_text()
     assert fake_slack.find("chat.update", ts=root)
+
+
+def test_the_job_posts_the_root_and_threads_under_it(
+    runtime: Runtime, stack: Stack, fake_slack: FakeSlack
+) -> None:
+    report = jobs.run_diagnosis(
+        {
+            "area": "db",
+            "channel": "C1",
+            "thread_ts": None,
+            "user": "U1",
+            "environment": "production",
+        }
+    )
+    posted = fake_slack.find("chat.postMessage", channel="C1")
+    assert "Diagnosing *db* in *production*, asked by <@U1>" in posted[0].text
+    [root] = fake_slack.roots("C1")  # edited into the verdict since
+    assert root["text"].startswith(":") and "asked by <@U1>" in root["text"]
+    assert report["runbook"] == "db"
+    replies = [c for c in posted if c.thread_ts == root["ts"]]
+    assert replies and "db.cluster_status" in replies[0].all_text()
+
+
+def test_not_in_channel_tells_the_user(runtime: Runtime, fake_slack: FakeSlack) -> None:
+    original = fake_slack._answer
+
+    def answer(method: str, body: dict[str, Any], token: str | None) -> Any:
+        if method == "chat.postMessage":
+            return 200, {}, {"ok": False, "error": "not_in_channel"}
+        return original(method, body, token)
+
+    fake_slack._answer = answer  # type: ignore[method-assign]
+    result = jobs.run_diagnosis(
+        {
+            "area": "db",
+            "channel": "C1",
+            "thread_ts": None,
+            "user": "U1",
+            "response_url": fake_slack.url.replace("/api/", "/response/7"),
+        }
+    )
+    assert result == {"posted": False}
+    [reply] = fake_slack.find("response/7")
+    assert reply.body["response_type"] == "ephemeral" and "/invite @Omni" in reply.body["text"]

@@ -227,8 +227,9 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
                 )
             )
             print(f"   (Omni acked in {ms:.0f} ms)\n", file=out)
-            thread_ts = slack.wait_for(lambda: slack.roots(CHANNEL), timeout=10)[0]["ts"]
         work()
+        if not alarm:  # the worker posted the thread root
+            thread_ts = slack.wait_for(lambda: slack.roots(CHANNEL), timeout=10)[0]["ts"]
         show(thread_ts)
 
         button = _first_button(slack.thread(CHANNEL, thread_ts))

@@ -56,10 +56,20 @@ def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
 
 def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime()
-    area, channel, thread_ts = request["area"], request["channel"], request["thread_ts"]
+    env = rt.settings.for_environment(request.get("environment"))
+    thread_ts = request.get("thread_ts") or _post_root(rt, request, env.environment)
+    if thread_ts is None:
+        return {"posted": False}
+    with logs.bind(thread_ts=thread_ts):
+        return _diagnose_in_thread(rt, request, env, thread_ts)
+
+
+def _diagnose_in_thread(
+    rt: Any, request: dict[str, Any], env: Any, thread_ts: str
+) -> dict[str, Any]:
+    area, channel = request["area"], request["channel"]
     logger.info("diagnosis start area=%s channel=%s thread=%s", area, channel, thread_ts)
     started = time.perf_counter()
-    env = rt.settings.for_environment(request.get("environment"))
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     names = runbook_names() if area == "all" else [area]
     _journal(rt, channel, thread_ts, "started", f"Diagnosis of {area} started in {env.environment}")
@@ -149,6 +159,61 @@ def redeliver(
     post_reports(rt.slack, channel, thread_ts, parsed, user, root_is_alarm=root_is_alarm)
     logger.info("re-delivered %d report(s) to %s/%s", len(parsed), channel, thread_ts)
     return len(parsed)
+
+
+def _post_root(rt: Any, request: dict[str, Any], environment: str) -> str | None:
+    """The visible thread root of a /omni request ("Diagnosing db in production, asked by
+    @x"); the findings go under it.  Where Omni may not post, the user is told privately."""
+    channel, user, area = request["channel"], request.get("user") or "", request["area"]
+    text = render.root_text(area, environment, user)
+    try:
+        root = rt.slack.chat_postMessage(
+            channel=channel, text=text, blocks=render.with_timeline_button(text)
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        hint = (
+            " Invite me first: `/invite @Omni`."
+            if error in {"not_in_channel", "channel_not_found"}
+            else ""
+        )
+        logger.warning("no thread root in %s: %s", channel, error)
+        _respond(request, f":x: I could not post in this channel ({error}).{hint}")
+        return None
+    thread_ts = str(root["ts"])
+    _remember_thread(thread_ts)
+    _journal(
+        rt,
+        channel,
+        thread_ts,
+        "requested",
+        f"Diagnosis of {area} in {environment} requested with /omni",
+        user=user or None,
+    )
+    return thread_ts
+
+
+def _remember_thread(thread_ts: str) -> None:
+    """On the job, so a failure callback finds the thread the job started."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        job.meta["thread_ts"] = thread_ts
+        job.save_meta()  # type: ignore[no-untyped-call]
+
+
+def _respond(request: dict[str, Any], text: str) -> None:
+    """An ephemeral answer to the user through the command's response_url (never raises)."""
+    url = request.get("response_url")
+    if not url:
+        return
+    from slack_sdk.webhook import WebhookClient
+
+    try:
+        WebhookClient(url, timeout=5).send(text=text, response_type="ephemeral")
+    except Exception as exc:
+        logger.warning("could not answer through the response_url: %s", type(exc).__name__)
 
 
 def run_triage(request: dict[str, Any]) -> dict[str, Any]:
@@ -331,7 +396,8 @@ def on_job_failure(
 ) -> None:
     """RQ failure callback: exceptions, timeouts and abandoned jobs all tell their thread."""
     request = (job.kwargs or {}).get("request") or {}
-    channel, thread_ts = request.get("channel"), request.get("thread_ts")
+    channel = request.get("channel")
+    thread_ts = request.get("thread_ts") or (job.meta or {}).get("thread_ts")
     what = (
         f"Diagnosing {request.get('area')}"
         if "area" in request
@@ -350,3 +416,5 @@ def on_job_failure(
         tell_thread(
             get_runtime().slack, channel, thread_ts, what, reason, edit_root="area" in request
         )
+    else:  # it failed before its thread existed: tell the user who asked
+        _respond(request, render.error_text(what, reason))

@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -372,28 +373,14 @@ def _doc(value: Any) -> dict[str, Any]:
     return dict(value or {})
 
 
-@check("ecs.execution_role_ecr", title="Task execution role can pull from ECR")
-def execution_role_ecr(ctx: CheckContext) -> Finding:
-    arn = ctx.task_definition().get("executionRoleArn")
-    role = str(arn).rsplit("/", 1)[-1] if arn else ctx.names.task_execution_role
-    if not arn and not any(".dkr.ecr." in i for i in _images(ctx)):
-        return ctx.finding(Status.SKIPPED, "No execution role and no ECR image", "")
-    try:
-        inline, attached = ctx.gather(
-            lambda: ctx.aws.call("iam", "list_role_policies", RoleName=role).get("PolicyNames", []),
-            lambda: ctx.aws.call("iam", "list_attached_role_policies", RoleName=role).get(
-                "AttachedPolicies", []
-            ),
-        )
-    except AwsCallError as exc:
-        if exc.code == "NoSuchEntity":
-            return ctx.finding(
-                Status.FAIL,
-                f"Task execution role {role} does not exist",
-                "Fargate cannot pull the image or write logs.",
-                {"role": role},
-            )
-        raise
+def _role_documents(ctx: CheckContext, role: str) -> dict[str, dict[str, Any]]:
+    """Every policy document of an IAM role, inline and attached (raises AwsCallError)."""
+    inline, attached = ctx.gather(
+        lambda: ctx.aws.call("iam", "list_role_policies", RoleName=role).get("PolicyNames", []),
+        lambda: ctx.aws.call("iam", "list_attached_role_policies", RoleName=role).get(
+            "AttachedPolicies", []
+        ),
+    )
 
     def inline_doc(name: str) -> tuple[str, dict[str, Any]]:
         return name, _doc(
@@ -407,12 +394,48 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
         )
         return name, _doc(version["PolicyVersion"]["Document"])
 
-    docs = dict(
+    return dict(
         ctx.gather(
             *[(lambda n=n: inline_doc(n)) for n in inline],
             *[(lambda a=p["PolicyArn"], n=p["PolicyName"]: managed_doc(a, n)) for p in attached],
         )
     )
+
+
+@check("ecs.execution_role_ecr", title="Task execution role can pull from ECR")
+def execution_role_ecr(ctx: CheckContext) -> Finding:
+    conventional = ctx.names.task_execution_role
+
+    def speculative() -> dict[str, dict[str, Any]] | None:
+        """The conventional role's policies, read while the task definition is being found:
+        it is the role in use nearly always, and this takes two calls off the critical path."""
+        try:
+            return _role_documents(ctx, conventional)
+        except AwsCallError:
+            return None
+
+    # its own thread, not the shared pool: the guess itself fans out on the shared pool
+    guesser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omni-guess")
+    try:
+        guess = guesser.submit(speculative)
+        arn = ctx.task_definition().get("executionRoleArn")
+        role = str(arn).rsplit("/", 1)[-1] if arn else conventional
+        if not arn and not any(".dkr.ecr." in i for i in _images(ctx)):
+            return ctx.finding(Status.SKIPPED, "No execution role and no ECR image", "")
+        guessed = guess.result() if role == conventional else None
+    finally:
+        guesser.shutdown(wait=False)
+    try:
+        docs = guessed if guessed is not None else _role_documents(ctx, role)
+    except AwsCallError as exc:
+        if exc.code == "NoSuchEntity":
+            return ctx.finding(
+                Status.FAIL,
+                f"Task execution role {role} does not exist",
+                "Fargate cannot pull the image or write logs.",
+                {"role": role},
+            )
+        raise
     missing = [a for a in _ECR_ACTIONS if not any(_allows(d, a) for d in docs.values())]
     evidence = {"role": role, "policies": sorted(docs), "missing_actions": missing}
     if missing:
