@@ -629,7 +629,35 @@ def bench_alarms(samples: int) -> dict[str, Any]:
                 samples=samples,
             )
 
-            # storm: 1,000 events, 100 distinct alarms, as fast as 20 senders go
+            # storm: 1,000 events, 100 distinct alarms, as fast as 20 senders go, at a bot with
+            # the default dedup and triage windows (the samples above shortened them to 1 s so
+            # that each sample is triaged afresh)
+            procs[1].terminate()
+            procs[1].wait(timeout=15)
+            http_port = _free_port()
+            storm_env = {
+                k: v
+                for k, v in {**base, **common}.items()
+                if k not in ("OMNI_ALARM_DEDUP_S", "OMNI_TRIAGE_WINDOW_S")
+            }
+            procs[1] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "commands.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(http_port),
+                ],
+                env=storm_env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            url = f"http://127.0.0.1:{http_port}/slack/events"
+            _wait_http(f"http://127.0.0.1:{http_port}/healthz")
             redis.flushdb()
             before = int(redis.info("memory")["used_memory"])
             kinds = [
@@ -694,7 +722,8 @@ def bench_alarms(samples: int) -> dict[str, Any]:
                 storm_absorbed=absorbed,
                 storm_runs=runs,
                 storm_posts=len(posts),
-                storm_posts_per_s=len(posts) / max(span, 1.0),
+                # N posts a second apart span N - 1 seconds: the rate is intervals over time
+                storm_posts_per_s=(len(posts) - 1) / max(span, 1.0),
                 storm_redis_growth_kib=(int(redis.info("memory")["used_memory"]) - before) / 1024,
             )
         finally:
