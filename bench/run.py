@@ -130,6 +130,22 @@ def _run_omni_cli(area: str, stack: Any, endpoint: str) -> float:
     return elapsed
 
 
+def _aws_stand_in(delays: tuple[float, ...]) -> tuple[subprocess.Popen[str], str, dict[float, str]]:
+    """moto and the latency proxies in their own process (bench/aws_server.py)."""
+    import json
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.aws_server", *map(str, delays)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    info = json.loads(proc.stdout.readline())
+    return proc, info["moto"], {float(d): url for d, url in info["proxies"].items()}
+
+
 def bench_runbook(
     iterations: int, areas: tuple[str, ...] = ("db", "ecs", "alb", "all")
 ) -> list[dict[str, Any]]:
@@ -137,38 +153,44 @@ def bench_runbook(
     import boto3
 
     from commands.aws import ClientPool
+    from commands.names import Names
     from commands.registry import runbook_names
     from commands.runner import make_context, run_runbooks
+    from commands.sandbox import seed
     from commands.settings import Settings
     from workers.runtime import SERVICES
 
-    from .latency_proxy import LatencyProxy
-
-    server, moto_url, stack = _moto_with_stack()
+    stand_in, moto_url, proxies = _aws_stand_in((0.0, 0.1, CHAIN_DELAY_S))
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+    )
     settings = Settings()
+
+    def pool_for(url: str) -> ClientPool:
+        os.environ["AWS_ENDPOINT_URL"] = url  # botocore binds the endpoint when it builds a client
+        pool = ClientPool(boto3.session.Session())
+        pool.warm(list(SERVICES), "us-east-1")
+        return pool
+
+    stack = seed(pool_for(moto_url), Names.from_settings(settings), "us-east-1")
+    pools = {delay: pool_for(url) for delay, url in proxies.items()}
     rows = []
     chains: dict[str, int] = {}
     awscli = _awscli()
-    with LatencyProxy(moto_url, 0.0) as proxy:
-        os.environ["AWS_ENDPOINT_URL"] = proxy.url
-        pool = ClientPool(boto3.session.Session())
-        pool.warm(list(SERVICES), "us-east-1")
+    try:
         for area in areas:
             names = runbook_names() if area == "all" else [area]
             row: dict[str, Any] = {"area": area}
             for delay in (0.0, 0.1):
-                proxy.delay_s = delay
                 times, calls = [], 0
                 for i in range(iterations + 1):
-                    before = proxy.requests
+                    ctx = make_context(settings, pools[delay], outputs=stack.outputs)
                     started = time.perf_counter()
-                    reports = run_runbooks(
-                        names, make_context(settings, pool, outputs=stack.outputs)
-                    )
+                    reports = run_runbooks(names, ctx)
                     elapsed = time.perf_counter() - started
                     if i:  # the first run warms connections
                         times.append(elapsed)
-                        calls = proxy.requests - before
+                        calls = len(ctx.aws.calls)
                     assert not any(r.failed for r in reports), [
                         f.title for r in reports for f in r.findings if f.status.value == "fail"
                     ]
@@ -176,19 +198,19 @@ def bench_runbook(
                 row["calls"] = calls
             if area in ("db", "ecs", "alb") and awscli:
                 for delay in (0.0, 0.1):
-                    proxy.delay_s = delay
                     row[f"guide_{int(delay * 1000)}ms_s"], row["guide_calls"] = _run_guide(
-                        awscli, area, stack, proxy.url
+                        awscli, area, stack, proxies[delay]
                     )
-                    row[f"cli_{int(delay * 1000)}ms_s"] = _run_omni_cli(area, stack, proxy.url)
+                    row[f"cli_{int(delay * 1000)}ms_s"] = _run_omni_cli(area, stack, proxies[delay])
             if not chains:
-                proxy.delay_s = CHAIN_DELAY_S
-                chains = _chains(settings, pool, stack.outputs)
+                chains = _chains(settings, pools[CHAIN_DELAY_S], stack.outputs)
             row["chain"], row["chain_check"] = _critical_path(area, chains)
-            row["clients_built"] = pool.created
+            row["clients_built"] = pools[0.1].created
             rows.append(row)
-    server.stop()
-    os.environ.pop("AWS_ENDPOINT_URL", None)
+    finally:
+        stand_in.terminate()
+        stand_in.wait(timeout=15)
+        os.environ.pop("AWS_ENDPOINT_URL", None)
     return rows
 
 
@@ -870,12 +892,16 @@ def main() -> int:
     parser.add_argument("--output", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument(
         "--only",
-        choices=("scale", "ack", "alarms"),
+        choices=("scale", "ack", "alarms", "runbook"),
         help="run one section and print it (docs/benchmarks.md is not rewritten)",
     )
     args = parser.parse_args()
     if args.only == "scale":
         print(bench_scale_out())
+        return 0
+    if args.only == "runbook":
+        for row in bench_runbook(args.iterations):
+            print(row)
         return 0
     if args.only == "alarms":
         print(bench_alarms(args.alarm_samples))
@@ -898,7 +924,7 @@ def main() -> int:
         "",
         "## Runbooks: Omni against the sum of their calls and against their critical path",
         "",
-        "AWS is a moto server behind a proxy that adds 100 ms to every call. *Sequential* is the "
+        "AWS is a moto server behind a proxy that adds 100 ms to every call, both in their own process (`bench/aws_server.py`).  *Sequential* is the "
         "same calls made one after another (what running the guide's steps in order costs at that "
         "latency). The *critical path* is the longest chain of dependent calls, found by running "
         "each check alone on a cold memo (at 250 ms per call, so moto's own time does not count as "
