@@ -70,16 +70,21 @@ class Enqueuer:
         tells the thread through the on_failure callback."""
         job_id = f"{prefix}-{uuid.uuid4().hex[:16]}"
         try:
-            self.diagnostics.enqueue(
-                func,
-                kwargs={"request": request},
-                job_id=job_id,
-                job_timeout=self.settings.job_timeout_s,
-                result_ttl=3600,
-                failure_ttl=7 * 24 * 3600,
-                on_failure=Callback(ON_FAILURE),
-                description=description,
-            )
+            # one Redis round trip: RQ would otherwise make two (the queue's registration, then
+            # the job), and this runs inside the Slack ack
+            with self.redis.pipeline() as pipe:
+                self.diagnostics.enqueue(
+                    func,
+                    kwargs={"request": request},
+                    job_id=job_id,
+                    job_timeout=self.settings.job_timeout_s,
+                    result_ttl=3600,
+                    failure_ttl=7 * 24 * 3600,
+                    on_failure=Callback(ON_FAILURE),
+                    description=description,
+                    pipeline=pipe,
+                )
+                pipe.execute()
         except RedisError as exc:
             logger.warning("enqueue failed: %s", type(exc).__name__)
             raise QueueUnavailable(str(exc)) from exc
