@@ -130,6 +130,21 @@ def _run_omni_cli(area: str, stack: Any, endpoint: str) -> float:
     return elapsed
 
 
+def _omni(args: list[str], env: dict[str, str], stdout: Any = subprocess.DEVNULL) -> Any:
+    """An ``omni`` process (serve, worker) of this checkout."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "commands.cli", *args],
+        env=env,
+        cwd=REPO,
+        stdout=stdout,
+        stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+
+
+def _serve_args(port: int) -> list[str]:
+    return ["serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def _aws_stand_in(delays: tuple[float, ...]) -> tuple[subprocess.Popen[str], str, dict[float, str]]:
     """moto and the latency proxies in their own process (bench/aws_server.py)."""
     import json
@@ -392,22 +407,7 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
         )
         port = _free_port()
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "commands.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+        proc = _omni(_serve_args(port), env, stdout=log)
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_http(url + "/healthz")
@@ -584,29 +584,8 @@ def bench_alarms(samples: int) -> dict[str, Any]:
         }
         http_port = _free_port()
         procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "commands.cli", "worker"],
-                env=worker_env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "commands.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(http_port),
-                ],
-                env={**base, **common},
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            ),
+            _omni(["worker"], worker_env),
+            _omni(_serve_args(http_port), {**base, **common}),
         ]
         try:
             url = f"http://127.0.0.1:{http_port}/slack/events"
@@ -662,22 +641,7 @@ def bench_alarms(samples: int) -> dict[str, Any]:
                 for k, v in {**base, **common}.items()
                 if k not in ("OMNI_ALARM_DEDUP_S", "OMNI_TRIAGE_WINDOW_S")
             }
-            procs[1] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "commands.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(http_port),
-                ],
-                env=storm_env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            procs[1] = _omni(_serve_args(http_port), storm_env)
             url = f"http://127.0.0.1:{http_port}/slack/events"
             _wait_http(f"http://127.0.0.1:{http_port}/healthz")
             redis.flushdb()
@@ -837,16 +801,7 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
             redis.flushdb()
             before = len(slack.find("chat.update"))
             queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "commands.cli", "worker"],
-                    env=env,
-                    cwd=REPO,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for _ in range(workers)
-            ]
+            procs = [_omni(["worker"], env) for _ in range(workers)]
             # throughput of running workers: each has imported, warmed its clients and
             # registered with RQ before the first job is queued (start-up is not throughput)
             slack.wait_for(
