@@ -173,6 +173,33 @@ def test_slack_unreachable_the_job_completes_and_delivery_is_retried(
     assert "db.cluster_status" in texts
 
 
+def test_slack_unreachable_before_the_thread_exists(
+    runtime: Runtime, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    """The worker posts the thread root; with Slack down the runbook still runs, and the
+    delivery job posts the root and then the findings under it."""
+    up = runtime.slack
+    down = runtime.settings.model_copy(
+        update={"slack_api_url": f"http://127.0.0.1:{free_port()}/api/"}
+    )
+    runtime.slack = make_web_client(down)
+    report = jobs.run_diagnosis(
+        {"area": "db", "channel": "C0LATE", "thread_ts": None, "user": "U1"}
+    )
+    assert report["runbook"] == "db" and report["findings"]
+    queue = Queue(
+        DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
+    )
+    [job] = queue.jobs
+    assert job.func_name == jobs.REDELIVER and job.kwargs["thread_ts"] == ""
+    runtime.slack = up
+    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    [root] = fake_slack.roots("C0LATE")
+    assert "asked by <@U1>" in root["text"]
+    texts = " ".join(_thread_texts(fake_slack, root["ts"]))
+    assert "db.cluster_status" in texts
+
+
 # -- processes ----------------------------------------------------------------------------------
 class _Hang:
     """An endpoint that accepts connections and never answers: a runbook stuck on AWS."""

@@ -57,7 +57,14 @@ def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
 def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
     rt = get_runtime()
     env = rt.settings.for_environment(request.get("environment"))
-    thread_ts = request.get("thread_ts") or _post_root(rt, request, env.environment)
+    try:
+        thread_ts = request.get("thread_ts") or _post_root(rt, request, env.environment)
+    except Exception as exc:
+        if not _slack_down(exc):
+            raise
+        # Slack is down: run the runbook anyway; the delivery job posts the root, then the rest
+        logger.error("Slack unreachable for the thread root (%s)", type(exc).__name__)
+        thread_ts = ""
     if thread_ts is None:
         return {"posted": False}
     with logs.bind(thread_ts=thread_ts):
@@ -156,6 +163,14 @@ def redeliver(
     """RQ retries this until Slack takes the posts (``REDELIVERY_BACKOFF_S``)."""
     rt = get_runtime()
     parsed = [Report.model_validate(r) for r in reports]
+    if not thread_ts:  # Slack was down before the thread existed: its root first
+        area = parsed[0].runbook if len(parsed) == 1 else "all"
+        text = render.root_text(area, parsed[0].environment, user or "")
+        thread_ts = str(
+            rt.slack.chat_postMessage(
+                channel=channel, text=text, blocks=render.with_timeline_button(text)
+            )["ts"]
+        )
     post_reports(rt.slack, channel, thread_ts, parsed, user, root_is_alarm=root_is_alarm)
     logger.info("re-delivered %d report(s) to %s/%s", len(parsed), channel, thread_ts)
     return len(parsed)
