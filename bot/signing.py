@@ -120,9 +120,15 @@ def chatbot_alarm_event(
 
 
 def block_actions_body(
-    user: str, channel: str, message_ts: str, thread_ts: str, button: dict[str, Any]
+    user: str,
+    channel: str,
+    message_ts: str,
+    thread_ts: str,
+    button: dict[str, Any],
+    **action: Any,
 ) -> str:
-    """A button click as Slack sends it: ``payload=<url-encoded JSON>``."""
+    """A button click as Slack sends it: ``payload=<url-encoded JSON>`` (``action``: extra
+    fields of the action, e.g. what a forger would add)."""
     payload = {
         "type": "block_actions",
         "team": {"id": "T111"},
@@ -146,6 +152,7 @@ def block_actions_body(
                 "value": button["value"],
                 "type": "button",
                 "action_ts": str(time.time()),
+                **action,
             }
         ],
     }

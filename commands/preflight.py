@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws import ClientPool
+from .aws import AwsCaller, ClientPool
 from .context import CheckContext
 from .credentials import Sessions
 from .errors import AwsCallError, OmniError, ResourceNotFound
@@ -93,8 +93,6 @@ def check_environment(settings: Settings, name: str, base: boto3.session.Session
         add("terraform outputs", FAIL, str(exc))
         outputs = {}
     names = Names.from_settings(env, name)
-    from .aws import AwsCaller
-
     ctx = CheckContext(
         settings=env,
         names=names,

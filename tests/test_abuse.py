@@ -23,7 +23,7 @@ from redis import Redis
 from bot.fakeslack import FakeSlack
 from bot.plans import PlanStore, plan_key
 from bot.server import create_web_app
-from bot.signing import signed_headers, slash_command_body
+from bot.signing import block_actions_body, signed_headers, slash_command_body
 from bot.sns import CertificateStore
 from commands.remediations import CATALOGUE, propose
 from commands.settings import Settings
@@ -236,23 +236,8 @@ def test_signed_garbage_never_gets_a_5xx(web: Any, text: str, payload: str | Non
 
 # -- authorisation -----------------------------------------------------------------------------
 def _click(web: Any, user: str, action_id: str, value: str, **extra: Any) -> None:
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user},
-        "team": {"id": "T111"},
-        "api_app_id": "A0OMNI",
-        "token": "x",
-        "trigger_id": f"{time.time():.6f}.{user}.{action_id}",
-        "container": {
-            "type": "message",
-            "message_ts": "5.5",
-            "channel_id": "C1",
-            "thread_ts": "1.1",
-        },
-        "channel": {"id": "C1"},
-        "actions": [{"action_id": action_id, "value": value, "type": "button", **extra}],
-    }
-    body = urlencode({"payload": json.dumps(payload)})
+    button = {"action_id": action_id, "value": value}
+    body = block_actions_body(user, "C1", "5.5", "1.1", button, **extra)
     assert _slack(web, body, _signed(body)).status_code == 200
 
 
