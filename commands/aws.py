@@ -2,7 +2,8 @@
 
 Building a boto3 client costs about 90 ms, so a :class:`ClientPool` builds each (service,
 region) client once per process and every job reuses it (boto3 clients are thread-safe;
-sessions are not, so the pool builds clients under a lock).  Retries are botocore's own
+sessions are not, so the pool builds one client at a time; a thread that wants a client being
+built waits for that one only).  Retries are botocore's own
 (``standard`` or ``adaptive`` mode).
 
 An :class:`AwsCaller` lives for one runbook run.  Several checks often need the same call
@@ -49,7 +50,9 @@ class ClientPool:
             user_agent_extra="omni",
         )
         self._clients: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
+        self._building: dict[tuple[str, str], Future[Any]] = {}
+        self._lock = threading.Lock()  # guards the two maps
+        self._build_lock = threading.Lock()  # one build at a time: sessions are not thread-safe
         self.created = 0
 
     @property
@@ -63,17 +66,58 @@ class ClientPool:
             return client
         with self._lock:
             client = self._clients.get(key)
-            if client is None:
+            if client is not None:
+                return client
+            pending = self._building.get(key)
+            if pending is None:
+                pending = self._building[key] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:  # another thread builds it: take it the moment it is ready
+            return pending.result()
+        try:
+            with self._build_lock:
                 client = self._session.client(service, region_name=region, config=self._config)
-                self._clients[key] = client
-                self.created += 1
-                logger.debug("built boto3 client %s/%s", service, region)
+        except BaseException as exc:
+            with self._lock:
+                del self._building[key]
+            pending.set_exception(exc)
+            raise
+        with self._lock:
+            self._clients[key] = client
+            del self._building[key]
+            self.created += 1
+        pending.set_result(client)
+        logger.debug("built boto3 client %s/%s", service, region)
         return client
 
     def warm(self, services: list[str], region: str) -> None:
         """Build clients ahead of the first job (the worker calls this at start)."""
         for service in services:
             self.client(service, region)
+
+    def warm_in_background(self, services: list[str], region: str) -> threading.Thread | None:
+        """Build the missing clients on a daemon thread, in order; None when none is missing.
+
+        A client costs 5-70 ms of CPU; a fresh process that builds the later ones while its
+        first calls wait on the network takes them off the runbook's critical path.  A client
+        that cannot be built here fails again, with its reason, where a check asks for it.
+        """
+        missing = [s for s in services if (s, region) not in self._clients]
+        if not missing:
+            return None
+
+        def build() -> None:
+            for service in missing:
+                try:
+                    self.client(service, region)
+                except Exception as exc:  # the check that needs it reports the error
+                    logger.debug("could not build %s/%s ahead: %s", service, region, exc)
+
+        thread = threading.Thread(target=build, name="omni-warm", daemon=True)
+        thread.start()
+        return thread
 
 
 def _key(service: str, operation: str, params: dict[str, Any]) -> str:
@@ -95,6 +139,10 @@ class AwsCaller:
         self._lock = threading.Lock()
         self._on_call = on_call
         self.calls: list[str] = []
+
+    def prepare(self, services: list[str]) -> None:
+        """Start building the clients these services need (see ``warm_in_background``)."""
+        self._pool.warm_in_background(services, self.region)
 
     def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
         """Make (or share) one API call; ``operation`` is the snake_case boto3 method name."""

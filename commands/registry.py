@@ -6,6 +6,13 @@
 A check belongs to the runbook named by its id's prefix, and to any extra ``runbooks`` it
 lists (the perf runbook reuses the db load checks).  Modules under ``commands.runbooks`` are
 imported by :func:`discover`; a test asserts that every one of them registered something.
+
+Each runbook module also names the AWS services its runbook calls, first needed first::
+
+    aws_services("db", "rds", "secretsmanager", "cloudwatch", "ec2")
+
+so a fresh process can build the later clients while the first calls are on the wire (a test
+runs every runbook over every sandbox scenario and fails on a service it did not declare).
 """
 
 from __future__ import annotations
@@ -35,6 +42,21 @@ class CheckSpec:
 
 
 _CHECKS: dict[str, CheckSpec] = {}
+_SERVICES: dict[str, tuple[str, ...]] = {}
+
+
+def aws_services(runbook: str, *services: str) -> None:
+    """Declare the AWS services (boto3 names) ``runbook`` calls, in the order it first needs them."""
+    _SERVICES[runbook] = services
+
+
+def services_for(runbooks: list[str]) -> list[str]:
+    """The AWS services these runbooks call, first needed first, each once."""
+    discover()
+    ordered: dict[str, None] = {}
+    for name in runbooks:
+        ordered.update(dict.fromkeys(_SERVICES.get(name, ())))
+    return list(ordered)
 
 
 def check(

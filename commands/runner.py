@@ -14,7 +14,7 @@ from .context import CheckContext
 from .errors import AwsCallError, CheckError, ResourceNotFound
 from .models import Finding, Report, Status
 from .names import Names
-from .registry import CheckSpec, checks_for
+from .registry import CheckSpec, checks_for, services_for
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ def run_runbooks(
     unique: dict[str, CheckSpec] = {s.id: s for specs in plan.values() for s in specs}
 
     started = time.monotonic()
+    ctx.aws.prepare(services_for(names))  # no-op in a warm worker
     outer = ThreadPoolExecutor(
         max_workers=min(workers, max(len(unique), 1)), thread_name_prefix="omni-check"
     )

@@ -44,6 +44,56 @@ def test_pool_builds_each_client_once() -> None:
     assert pool.created == 2
 
 
+def test_threads_wanting_a_client_being_built_share_it() -> None:
+    pool = ClientPool(boto3.session.Session())
+    barrier = threading.Barrier(8)
+    got: list[int] = []
+
+    def want() -> None:
+        barrier.wait()
+        got.append(id(pool.client("ec2", "us-east-1")))
+
+    threads = [threading.Thread(target=want) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and len(set(got)) == 1 and pool.created == 1
+
+
+def test_a_client_that_cannot_be_built_fails_every_time_with_its_reason() -> None:
+    from botocore.exceptions import UnknownServiceError
+
+    pool = ClientPool(boto3.session.Session())
+    for _ in range(2):  # a failure is not remembered as a client, nor left half-built
+        try:
+            pool.client("no-such-service", "us-east-1")
+        except UnknownServiceError as exc:
+            assert "no-such-service" in str(exc)
+        else:
+            raise AssertionError("an unknown service built a client")
+    assert pool.created == 0
+
+
+def test_warming_in_the_background_builds_what_is_missing_in_order() -> None:
+    pool = ClientPool(boto3.session.Session())
+    pool.client("ecs", "us-east-1")
+    built: list[str] = []
+    original = pool._session.client
+
+    def recording(service: str, **kwargs: Any) -> Any:
+        built.append(service)
+        return original(service, **kwargs)
+
+    pool._session.client = recording  # type: ignore[method-assign]
+    thread = pool.warm_in_background(["rds", "ecs", "no-such-service", "cloudwatch"], "us-east-1")
+    assert thread is not None
+    thread.join(timeout=30)
+    assert built == ["rds", "no-such-service", "cloudwatch"]  # ecs was there; a failure skipped
+    assert pool.created == 3
+    assert pool.warm_in_background(["rds", "ecs", "cloudwatch"], "us-east-1") is None
+
+
 def test_concurrent_identical_calls_are_made_once(stack: Stack) -> None:
     session, log = _recording_session(0.2)
     caller = AwsCaller(ClientPool(session), "us-east-1")

@@ -163,9 +163,9 @@ def test_deadline_turns_slow_checks_into_errors(settings: Settings, stack: Stack
     import time
 
     session = boto3.session.Session()
-    session.events.register("before-call.rds.DescribeDBClusters", lambda **_: time.sleep(1.5))
+    session.events.register("before-call.rds.DescribeDBClusters", lambda **_: time.sleep(4))
     pool = ClientPool(session, max_attempts=2)
-    report = run_runbook("db", make_context(settings, pool, outputs=stack.outputs), deadline_s=0.5)
+    report = run_runbook("db", make_context(settings, pool, outputs=stack.outputs), deadline_s=2)
     status = _finding(report, "db.cluster_status")
     assert status.status is Status.ERROR and "did not finish" in status.title
     assert _finding(report, "db.cpu").status is Status.OK  # not waiting on the slow call

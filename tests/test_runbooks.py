@@ -11,7 +11,7 @@ from commands.analysis import root_cause
 from commands.aws import ClientPool
 from commands.fargate import next_size, valid
 from commands.models import Report, Status
-from commands.registry import runbook_names
+from commands.registry import runbook_names, services_for
 from commands.runner import make_context, run_runbooks
 from commands.sandbox import SCENARIOS, Stack, apply_scenario
 from commands.settings import Settings
@@ -70,6 +70,22 @@ def _all(settings: Settings, stack: Stack) -> list[Report]:
     return run_runbooks(runbook_names(), make_context(settings, pool, outputs=stack.outputs))
 
 
+def _assert_declared_services(
+    settings: Settings, outputs: dict[str, Any], runbooks: list[str]
+) -> None:
+    """Each runbook, alone, calls only the AWS services its module declared (the list a fresh
+    process builds clients from while its first calls are on the wire)."""
+    for name in runbooks:
+        ctx = make_context(
+            settings, ClientPool(boto3.session.Session(), max_attempts=2), outputs=outputs
+        )
+        run_runbooks([name], ctx)
+        used = {call.split(".", 1)[0] for call in ctx.aws.calls}
+        assert used, name
+        undeclared = used - set(services_for([name]))
+        assert not undeclared, f"runbook {name} calls {undeclared}: add them to aws_services()"
+
+
 def _findings(reports: list[Report]) -> dict[str, Any]:
     return {f.check: f for r in reports for f in r.findings}
 
@@ -93,6 +109,8 @@ def test_healthy_stack_has_no_false_positive(settings: Settings, stack: Stack) -
     for f in _findings(reports).values():
         assert f.status not in (Status.FAIL, Status.ERROR), (f.check, f.title, f.detail)
     assert root_cause(reports) is None
+    _assert_declared_services(settings, stack.outputs, runbook_names())
+    _assert_declared_services(settings, {}, runbook_names())  # resources found without outputs
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECT))
@@ -110,6 +128,8 @@ def test_scenario_fails_the_right_checks(settings: Settings, stack: Stack, scena
         assert f.evidence, check_id
     unexpected_errors = [f.check for f in findings.values() if f.status is Status.ERROR]
     assert not unexpected_errors
+    area = SCENARIOS[scenario].area
+    _assert_declared_services(settings, stack.outputs, runbook_names() if area == "all" else [area])
 
 
 def test_oom_evidence_and_next_fargate_size(settings: Settings, stack: Stack) -> None:

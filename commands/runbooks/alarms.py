@@ -8,7 +8,9 @@ from typing import Any
 from ..context import CheckContext
 from ..errors import ResourceNotFound
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("alarms", "cloudwatch", "sns")
 
 
 def _topic(ctx: CheckContext) -> str:

@@ -7,7 +7,9 @@ from typing import Any
 
 from ..context import CheckContext
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("alb", "elbv2", "ec2", "ecs", "cloudwatch")
 
 
 def _target_health(ctx: CheckContext) -> list[dict[str, Any]]:

@@ -9,8 +9,10 @@ from urllib.parse import urlparse
 from ..context import CheckContext
 from ..errors import ResourceNotFound
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
 from . import _sql
+
+aws_services("db", "rds", "secretsmanager", "cloudwatch", "ec2", "ecs")
 
 CONNECTIONS_PER_ACU = 90
 _AVAILABLE = "available"

@@ -9,7 +9,9 @@ from typing import Any
 from ..context import CheckContext
 from ..errors import AwsCallError
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("deploy", "ecs", "dynamodb")
 
 STALE_AFTER = timedelta(minutes=15)
 

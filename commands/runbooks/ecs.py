@@ -14,7 +14,9 @@ from ..context import CheckContext
 from ..errors import AwsCallError, ResourceNotFound
 from ..fargate import next_size
 from ..models import Finding, Remediation, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("ecs", "ecs", "iam", "logs", "ecr", "ec2", "cloudwatch")
 
 _BAD_EVENT = {
     "unable to place": re.compile(r"unable to place a task", re.I),

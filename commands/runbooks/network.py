@@ -7,7 +7,9 @@ from typing import Any
 from ..context import CheckContext
 from ..errors import AwsCallError
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("network", "ec2", "logs", "iam", "ecs")
 
 
 def _nat_gateways(ctx: CheckContext) -> list[dict[str, Any]]:

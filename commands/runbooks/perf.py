@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..context import CheckContext
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("perf", "cloudwatch", "ecs", "elbv2", "rds")
 
 
 @check("perf.target_response_time", title="ALB target response time")

@@ -8,7 +8,9 @@ from typing import Any
 
 from ..context import CheckContext
 from ..models import Finding, Status
-from ..registry import check
+from ..registry import aws_services, check
+
+aws_services("waf", "wafv2", "cloudwatch")
 
 SPIKE_FACTOR = 5.0
 SPIKE_MIN = 50
