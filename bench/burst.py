@@ -14,9 +14,11 @@ import socket
 import time
 
 
-def http_request(host: str, port: int, path: str, headers: dict[str, str], body: str) -> bytes:
+def http_request(
+    host: str, port: int, path: str, headers: dict[str, str], body: str, method: str = "POST"
+) -> bytes:
     raw = body.encode()
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(raw)}"]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(raw)}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + raw

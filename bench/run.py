@@ -324,10 +324,16 @@ end
 
 
 def _wrk_ack(
-    url: str, secret: str, response_url: str, concurrency: int, seconds: int
+    url: str,
+    secret: str,
+    response_url: str,
+    concurrency: int,
+    seconds: int,
+    baseline: bool = False,
 ) -> dict[str, Any] | None:
     """Closed-loop load from wrk (C, a second process): ``concurrency`` requests always in
-    flight for ``seconds``, every one a unique signed ``/omni diagnose db``."""
+    flight for ``seconds``, every one a unique signed ``/omni diagnose db`` (``baseline``:
+    ``GET /healthz``)."""
     import re
     import shutil
 
@@ -340,13 +346,14 @@ def _wrk_ack(
     with tempfile.TemporaryDirectory() as tmp:
         data, script = Path(tmp) / "requests.tsv", Path(tmp) / "ack.lua"
         with open(data, "w") as fh:
-            for _ in range(seconds * 1500):
+            for _ in range(0 if baseline else seconds * 1500):
                 body = slash_command_body(
                     "diagnose db", response_url=response_url, trigger_id=f"wrk.{uuid.uuid4().hex}"
                 )
                 h = signed_headers(secret, body)
                 fh.write(f"{h['X-Slack-Request-Timestamp']}\t{h['X-Slack-Signature']}\t{body}\n")
         script.write_text(_WRK_LUA)
+        load = ["-s", str(script), url, "--", str(data), str(threads)]
         out = subprocess.run(
             [
                 wrk,
@@ -357,12 +364,7 @@ def _wrk_ack(
                 "-d",
                 f"{seconds}s",
                 "--latency",
-                "-s",
-                str(script),
-                url,
-                "--",
-                str(data),
-                str(threads),
+                *([url + "/healthz"] if baseline else load),
             ],
             capture_output=True,
             text=True,
@@ -389,8 +391,17 @@ def _wrk_ack(
     }
 
 
-def _bursts(url: str, secret: str, response_url: str, size: int, bursts: int, out: Any) -> None:
-    """In its own process: ``bursts`` times, ``size`` signed commands sent at the same moment."""
+def _bursts(
+    url: str,
+    secret: str,
+    response_url: str,
+    size: int,
+    bursts: int,
+    out: Any,
+    baseline: bool = False,
+) -> None:
+    """In its own process: ``bursts`` times, ``size`` signed commands sent at the same moment
+    (``baseline``: ``GET /healthz`` instead, what the server does for no work at all)."""
     from urllib.parse import urlparse
 
     from bot.signing import signed_headers, slash_command_body
@@ -403,6 +414,9 @@ def _bursts(url: str, secret: str, response_url: str, size: int, bursts: int, ou
     for _ in range(bursts):
         requests = []
         for _ in range(size):
+            if baseline:
+                requests.append(http_request(host, port, "/healthz", {}, "", method="GET"))
+                continue
             body = slash_command_body(
                 "diagnose db", response_url=response_url, trigger_id=f"burst.{uuid.uuid4().hex}"
             )
@@ -448,32 +462,39 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
             for concurrency in concurrencies:
                 if concurrency == 1:
                     continue
-                queue_b: Any = spawn.Queue()
-                bursts = max(1, 500 // concurrency)
-                gen_b = spawn.Process(
-                    target=_bursts,
-                    args=(url, secret, response_url, concurrency, bursts, queue_b),
-                )
-                gen_b.start()
-                results_b = queue_b.get(timeout=300)
-                gen_b.join()
-                latencies_b = [ms for ms, _ in results_b]
-                rows.append(
-                    {
-                        "mode": "burst",
-                        "requests": len(results_b),
-                        "concurrency": concurrency,
-                        "p50_ms": statistics.median(latencies_b),
-                        "p99_ms": _pct(latencies_b, 99),
-                        "errors": sum(1 for _, code in results_b if code != 200),
-                        "generator": f"{bursts} bursts of {concurrency} at once (bench/burst.py)",
-                    }
-                )
+                for baseline in (False, True):
+                    queue_b: Any = spawn.Queue()
+                    bursts = max(1, 500 // concurrency)
+                    gen_b = spawn.Process(
+                        target=_bursts,
+                        args=(url, secret, response_url, concurrency, bursts, queue_b, baseline),
+                    )
+                    gen_b.start()
+                    results_b = queue_b.get(timeout=300)
+                    gen_b.join()
+                    latencies_b = [ms for ms, _ in results_b]
+                    rows.append(
+                        {
+                            "mode": "burst",
+                            "baseline": baseline,
+                            "requests": len(results_b),
+                            "concurrency": concurrency,
+                            "p50_ms": statistics.median(latencies_b),
+                            "p99_ms": _pct(latencies_b, 99),
+                            "errors": sum(1 for _, code in results_b if code != 200),
+                            "generator": f"{bursts} bursts of {concurrency} at once "
+                            "(bench/burst.py)",
+                        }
+                    )
             for concurrency in concurrencies:
                 if concurrency > 1:
-                    row = _wrk_ack(url, secret, response_url, concurrency, 3)
-                    if row is not None:
-                        rows.append({"mode": "sustained", **row})
+                    found = False
+                    for baseline in (False, True):
+                        row = _wrk_ack(url, secret, response_url, concurrency, 3, baseline)
+                        if row is not None:
+                            rows.append({"mode": "sustained", "baseline": baseline, **row})
+                            found = True
+                    if found:
                         continue
                 queue: Any = multiprocessing.get_context("spawn").Queue()
                 gen = multiprocessing.get_context("spawn").Process(
@@ -494,6 +515,7 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
                 rows.append(
                     {
                         "mode": "sequential" if concurrency == 1 else "sustained",
+                        "baseline": False,
                         "requests": requests_n,
                         "concurrency": concurrency,
                         "p50_ms": statistics.median(latencies),
@@ -509,7 +531,7 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
             log.close()
     Redis.from_url(redis_url).flushdb()
     order = {"sequential": 0, "burst": 1, "sustained": 2}
-    rows.sort(key=lambda r: (order[r["mode"]], r["concurrency"]))
+    rows.sort(key=lambda r: (order[r["mode"]], r["concurrency"], r["baseline"]))
     return rows, rss
 
 
@@ -967,14 +989,21 @@ def main() -> int:
         "connections (`bench/burst.py`, its own process), 1 s apart — what a channel sends when "
         "everyone types `/omni` at once. *Sustained*: N requests always in flight for 3 s from "
         "`wrk` (C, its own process) — the server saturated. *Sequential*: one at a time. Every "
-        "request is a distinct signed command (a repeated one would be refused as a replay).",
+        "request is a distinct signed command (a repeated one would be refused as a replay). "
+        "*Baseline*: the same load, in the same run, on `GET /healthz` (gunicorn and Flask, no "
+        "work): what this host gives a request that does nothing at that moment; *× baseline* "
+        "is the command's p99 over it.",
         "",
-        "| load | requests | concurrency | p50 | p99 | errors | generator |",
-        "|---|---|---|---|---|---|---|",
+        "| load | endpoint | requests | concurrency | p50 | p99 | × baseline | errors | generator |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    base = {(a["mode"], a["concurrency"]): a for a in acks if a["baseline"]}
     for a in acks:
+        ref = base.get((a["mode"], a["concurrency"]))
+        ratio = f"{a['p99_ms'] / ref['p99_ms']:.1f}" if ref and not a["baseline"] else ""
+        endpoint = "baseline `/healthz`" if a["baseline"] else "`/omni diagnose db`"
         lines.append(
-            f"| {a['mode']} | {a['requests']} | {a['concurrency']} | {a['p50_ms']:.1f} ms | {a['p99_ms']:.1f} ms | {a['errors']} | {a['generator']} |"
+            f"| {a['mode']} | {endpoint} | {a['requests']} | {a['concurrency']} | {a['p50_ms']:.1f} ms | {a['p99_ms']:.1f} ms | {ratio} | {a['errors']} | {a['generator']} |"
         )
     lines += [
         "",
