@@ -7,6 +7,7 @@ Slack over HTTP, the real Redis (and a private redis-server for the restart), re
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -272,10 +273,13 @@ def test_worker_killed_mid_runbook_tells_the_thread(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("back", ["before the run ends", "after the run ends"])
 def test_redis_restarted_mid_run(
-    served_stack: Stack, fake_slack: FakeSlack, tmp_path: Path
+    served_stack: Stack, fake_slack: FakeSlack, tmp_path: Path, back: str
 ) -> None:
-    """The bot says Redis is away while it is, and both processes recover without a restart."""
+    """The bot says Redis is away while it is, and both processes recover without a restart,
+    whether Redis is back before the run in flight ends or only after (when RQ's work loop,
+    failing its heartbeat, quits and the worker process starts it again)."""
     from bot.server import create_web_app
     from bot.signing import signed_headers, slash_command_body
 
@@ -329,7 +333,8 @@ def test_redis_restarted_mid_run(
         **aws_env(served_stack),
     )
     redis_proc = start()
-    proxy = FaultProxy(served_stack.extra["endpoint"], delay_s=0.3)  # a runbook of ~1.5 s
+    # a runbook of ~3 s, which outlasts a one-second outage; or of ~1.5 s, which Redis outlasts
+    proxy = FaultProxy(served_stack.extra["endpoint"], delay_s=0.6 if back.startswith("b") else 0.3)
     env["AWS_ENDPOINT_URL"] = proxy.url
     try:
         with proxy, process(["worker"], env, tmp_path / "worker.log") as worker:
@@ -343,15 +348,27 @@ def test_redis_restarted_mid_run(
             assert command("diagnose db") == 200
             assert "Redis" in said[-1] and "nothing was started" in said[-1]
             assert web.get("/readyz").status_code == 503
-            time.sleep(1)
-            redis_proc = start()
-            # the run in flight finishes and posts its findings
-            fake_slack.wait_for(lambda: _verdicts(fake_slack) == 1, timeout=60)
+            if back.startswith("b"):
+                time.sleep(1)
+                redis_proc = start()
+                assert _verdicts(fake_slack) == 0  # back while the run is still in flight
+                # the run in flight finishes and posts its findings
+                fake_slack.wait_for(lambda: _verdicts(fake_slack) == 1, timeout=60)
+            else:
+                # the run posts its findings with Redis away (its timeline entries are lost)
+                fake_slack.wait_for(lambda: _verdicts(fake_slack) == 1, timeout=60)
+                time.sleep(1)
+                redis_proc = start()
             # back: the same bot and the same worker carry on, no restart of either
             fake_slack.wait_for(lambda: web.get("/readyz").status_code == 200, timeout=15)
             assert command("diagnose db") == 200
             fake_slack.wait_for(lambda: _verdicts(fake_slack) == 2, timeout=60)
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+            restarted = "working again once Redis answers" in (tmp_path / "worker.log").read_text()
+            assert restarted is back.startswith("a")
+            # and a stop asked for still stops it, cleanly, restarted or not
+            os.killpg(worker.pid, signal.SIGTERM)
+            assert worker.wait(timeout=20) == 0, (tmp_path / "worker.log").read_text()[-2000:]
     finally:
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
