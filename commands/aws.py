@@ -69,13 +69,15 @@ class ClientPool:
             if client is not None:
                 return client
             pending = self._building.get(key)
+            owner = pending is None
             if pending is None:
                 pending = self._building[key] = Future()
-                owner = True
-            else:
-                owner = False
-        if not owner:  # another thread builds it: take it the moment it is ready
+        if not owner:  # another thread builds it (or will, in order): take it when ready
             return pending.result()
+        return self._build(key, pending)
+
+    def _build(self, key: tuple[str, str], pending: Future[Any]) -> Any:
+        service, region = key
         try:
             with self._build_lock:
                 client = self._session.client(service, region_name=region, config=self._config)
@@ -98,22 +100,31 @@ class ClientPool:
             self.client(service, region)
 
     def warm_in_background(self, services: list[str], region: str) -> threading.Thread | None:
-        """Build the missing clients on a daemon thread, in order; None when none is missing.
+        """Build the missing clients on a daemon thread, in this order; None when none is missing.
 
         A client costs 5-70 ms of CPU; a fresh process that builds the later ones while its
-        first calls wait on the network takes them off the runbook's critical path.  A client
-        that cannot be built here fails again, with its reason, where a check asks for it.
+        first calls wait on the network takes them off the runbook's critical path.  The
+        thread claims every missing client at once, so a check asking for one waits for it
+        rather than building it out of turn.  One that cannot be built fails the checks waiting
+        for it with its reason, and is tried again by the next caller.
         """
-        missing = [s for s in services if (s, region) not in self._clients]
-        if not missing:
+        claimed: list[tuple[tuple[str, str], Future[Any]]] = []
+        with self._lock:
+            for service in dict.fromkeys(services):
+                key = (service, region)
+                if key not in self._clients and key not in self._building:
+                    future: Future[Any] = Future()
+                    self._building[key] = future
+                    claimed.append((key, future))
+        if not claimed:
             return None
 
         def build() -> None:
-            for service in missing:
+            for key, future in claimed:
                 try:
-                    self.client(service, region)
+                    self._build(key, future)
                 except Exception as exc:  # the check that needs it reports the error
-                    logger.debug("could not build %s/%s ahead: %s", service, region, exc)
+                    logger.debug("could not build %s/%s ahead: %s", *key, exc)
 
         thread = threading.Thread(target=build, name="omni-warm", daemon=True)
         thread.start()

@@ -133,3 +133,22 @@ def test_db_runbook_calls_overlap_and_are_not_repeated(settings: Settings, stack
     last_end = max(e for _, _, e in log)
     chain_calls = round((last_end - first_start) / 0.2)
     assert chain_calls < len(log), (chain_calls, len(log))
+
+
+def test_a_check_waits_for_a_claimed_client_instead_of_building_it_out_of_turn() -> None:
+    pool = ClientPool(boto3.session.Session())
+    built: list[str] = []
+    original = pool._session.client
+
+    def slow(service: str, **kwargs: Any) -> Any:
+        time.sleep(0.05)  # wide enough for the other thread to ask while the first is built
+        built.append(service)
+        return original(service, **kwargs)
+
+    pool._session.client = slow  # type: ignore[method-assign]
+    thread = pool.warm_in_background(["rds", "secretsmanager", "ec2"], "us-east-1")
+    assert thread is not None
+    ec2 = pool.client("ec2", "us-east-1")  # asked first by the "check", built last, in turn
+    thread.join(timeout=30)
+    assert built == ["rds", "secretsmanager", "ec2"]
+    assert ec2 is pool.client("ec2", "us-east-1") and pool.created == 3

@@ -9,7 +9,7 @@ from ..context import CheckContext
 from ..models import Finding, Status
 from ..registry import aws_services, check
 
-aws_services("alb", "elbv2", "ec2", "ecs", "cloudwatch")
+aws_services("alb", "elbv2", "ecs", "cloudwatch", "ec2")
 
 
 def _target_health(ctx: CheckContext) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ..fargate import next_size
 from ..models import Finding, Remediation, Status
 from ..registry import aws_services, check
 
-aws_services("ecs", "ecs", "iam", "logs", "ecr", "ec2", "cloudwatch")
+aws_services("ecs", "ecs", "iam", "logs", "cloudwatch", "ecr", "ec2")
 
 _BAD_EVENT = {
     "unable to place": re.compile(r"unable to place a task", re.I),
