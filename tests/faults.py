@@ -3,21 +3,19 @@
 It speaks each AWS protocol's error format, so botocore sees real throttling and real access
 denials: the first ``throttle`` attempts of every distinct request get the service's
 throttling error (query and EC2 XML, JSON, CBOR for CloudWatch, S3's ``SlowDown``), operations
-in ``deny`` get ``AccessDenied``, and ``hang`` holds every request until it is released.
+in ``deny`` get ``AccessDenied``; the rest go on to moto, after ``delay_s``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import re
 import threading
-import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs
+
+from bench.latency_proxy import LatencyProxy
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -76,7 +74,9 @@ def error_response(
     return 400, {"Content-Type": "application/x-amz-json-1.1"}, body.encode()
 
 
-class FaultProxy:
+class FaultProxy(LatencyProxy):
+    """bench's latency proxy, answering throttles and denials itself as configured."""
+
     def __init__(
         self,
         upstream: str,
@@ -85,100 +85,30 @@ class FaultProxy:
         deny: set[str] | None = None,
         delay_s: float = 0.0,
     ) -> None:
-        target = urlparse(upstream)
-        self.delay_s = delay_s
+        super().__init__(upstream, delay_s)
         self.throttle = throttle
         self.deny = deny or set()
-        self.hang = threading.Event()
-        self.hang.set()  # set: requests flow; cleared: they wait
         self.attempts: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.denied: Counter[str] = Counter()
-        self.forwarded = 0
         self._lock = threading.Lock()
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                service = _service(self.headers.get("Authorization", ""))
-                operation = _operation(self.path, dict(self.headers.items()), body)
-                key = hashlib.sha256(
-                    f"{self.command} {self.path} {operation}".encode() + body
-                ).hexdigest()
-                proxy.hang.wait()
-                if proxy.delay_s:
-                    time.sleep(proxy.delay_s)
-                with proxy._lock:
-                    proxy.attempts[key] += 1
-                    attempt = proxy.attempts[key]
-                fault: tuple[int, dict[str, str], bytes] | None = None
-                if operation in proxy.deny:
-                    with proxy._lock:
-                        proxy.denied[operation] += 1
-                    fault = error_response(
-                        service, "AccessDenied", f"not allowed: {operation}", dict(self.headers)
-                    )
-                elif attempt <= proxy.throttle:
-                    with proxy._lock:
-                        proxy.throttled[operation] += 1
-                    fault = error_response(
-                        service, "Throttling", "Rate exceeded", dict(self.headers)
-                    )
-                if fault is not None:
-                    status, headers, payload = fault
-                    self.send_response(status)
-                    for k, v in headers.items():
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                headers = {
-                    k: v
-                    for k, v in self.headers.items()
-                    if k.lower() not in {"connection", "keep-alive"}
-                }
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                with proxy._lock:
-                    proxy.forwarded += 1
-                self.send_response(response.status)
-                for k, v in response.getheaders():
-                    if k.lower() not in {"transfer-encoding", "connection", "content-length"}:
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
-
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.hang.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def intercept(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        service = _service(headers.get("Authorization", ""))
+        operation = _operation(path, headers, body)
+        key = hashlib.sha256(f"{method} {path} {operation}".encode() + body).hexdigest()
+        with self._lock:
+            self.attempts[key] += 1
+            attempt = self.attempts[key]
+            if operation in self.deny:
+                self.denied[operation] += 1
+                return error_response(service, "AccessDenied", f"not allowed: {operation}", headers)
+            if attempt <= self.throttle:
+                self.throttled[operation] += 1
+                return error_response(service, "Throttling", "Rate exceeded", headers)
+        return None
 
 
 def _service(authorization: str) -> str:
