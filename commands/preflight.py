@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,21 +102,17 @@ def check_environment(settings: Settings, name: str, base: boto3.session.Session
         outputs=outputs,
     )
 
-    def look(item: str, fn: Callable[[], str], *, required: bool = True) -> None:
-        try:
-            add(item, OK, fn())
-        except ResourceNotFound as exc:
-            add(
-                item,
-                FAIL if required else WARN,
-                f"{exc.kind} {exc.name!r} not found in {exc.where}",
-            )
-        except AwsCallError as exc:
-            add(
-                item,
-                FAIL if required else WARN,
-                f"{exc.service}:{exc.operation} {exc.code}: {exc.message}",
-            )
+    def look(item: str, fn: Callable[[], str], required: bool = True) -> Callable[[], Line]:
+        def run() -> Line:
+            try:
+                return Line(name, item, OK, fn())
+            except ResourceNotFound as exc:
+                detail = f"{exc.kind} {exc.name!r} not found in {exc.where}"
+            except AwsCallError as exc:
+                detail = f"{exc.service}:{exc.operation} {exc.code}: {exc.message}"
+            return Line(name, item, FAIL if required else WARN, detail)
+
+        return run
 
     def cluster() -> str:
         found = ctx.aws.call("ecs", "describe_clusters", clusters=[names.ecs_cluster])
@@ -150,14 +147,19 @@ def check_environment(settings: Settings, name: str, base: boto3.session.Session
                 raise ResourceNotFound("secret", env.db_url_secret_id, where) from exc
             raise
 
-    look("ECS cluster", cluster)
-    look("ECS service", lambda: str(ctx.ecs_service()["serviceName"]))
-    look("load balancer", lambda: str(ctx.load_balancer()["LoadBalancerName"]))
-    look("Aurora cluster", lambda: str(ctx.aurora_cluster()["DBClusterIdentifier"]))
-    look("log group", log_group)
-    look("WAF web ACL", lambda: str(ctx.web_acl()["Name"]), required=False)
-    look("alarms", alarms, required=False)
-    look("DB URL secret", _secret, required=False)
+    # independent lookups: at once, reported in this order
+    lookups = [
+        look("ECS cluster", cluster),
+        look("ECS service", lambda: str(ctx.ecs_service()["serviceName"])),
+        look("load balancer", lambda: str(ctx.load_balancer()["LoadBalancerName"])),
+        look("Aurora cluster", lambda: str(ctx.aurora_cluster()["DBClusterIdentifier"])),
+        look("log group", log_group),
+        look("WAF web ACL", lambda: str(ctx.web_acl()["Name"]), required=False),
+        look("alarms", alarms, required=False),
+        look("DB URL secret", _secret, required=False),
+    ]
+    with ThreadPoolExecutor(max_workers=len(lookups), thread_name_prefix="omni-config") as workers:
+        lines += workers.map(lambda lookup: lookup(), lookups)
     return lines
 
 
