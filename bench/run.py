@@ -42,9 +42,9 @@ def _chains(settings: Any, pool: Any, outputs: dict[str, Any]) -> dict[str, int]
 
     from commands.registry import all_checks
     from commands.runner import make_context, run_check
-    from workers.runtime import SERVICES
+    from workers.runtime import warm_services
 
-    pool.warm(list(SERVICES), settings.region)  # building a client is not an AWS call
+    pool.warm(warm_services(), settings.region)  # building a client is not an AWS call
     chains = {}
     for spec in all_checks().values():
         ctx = make_context(settings, pool, outputs=outputs)
@@ -203,7 +203,7 @@ def bench_runbook(
     from commands.runner import make_context, run_runbooks
     from commands.sandbox import seed
     from commands.settings import Settings
-    from workers.runtime import SERVICES
+    from workers.runtime import warm_services
 
     stand_in, moto_url, proxies = _aws_stand_in((0.0, 0.1, CHAIN_DELAY_S))
     os.environ.update(
@@ -214,7 +214,7 @@ def bench_runbook(
     def pool_for(url: str) -> ClientPool:
         os.environ["AWS_ENDPOINT_URL"] = url  # botocore binds the endpoint when it builds a client
         pool = ClientPool(boto3.session.Session())
-        pool.warm(list(SERVICES), "us-east-1")
+        pool.warm(warm_services(), "us-east-1")
         return pool
 
     stack = seed(pool_for(moto_url), Names.from_settings(settings), "us-east-1")

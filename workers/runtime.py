@@ -22,25 +22,16 @@ from bot.slack_client import make_web_client
 from commands.aws import ClientPool
 from commands.credentials import Sessions
 from commands.errors import THROTTLE_CODES
+from commands.registry import runbook_names, services_for
 from commands.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-SERVICES = (
-    "rds",
-    "ec2",
-    "ecs",
-    "secretsmanager",
-    "cloudwatch",
-    "logs",
-    "elbv2",
-    "ecr",
-    "iam",
-    "wafv2",
-    "sns",
-    "dynamodb",
-    "s3",
-)
+
+def warm_services() -> list[str]:
+    """Every client a job may need: the services the runbooks declare (fixes act on the same
+    ones), and S3 for Terraform outputs kept in a state object."""
+    return [*services_for(runbook_names()), "s3"]
 
 
 @dataclass
@@ -175,7 +166,7 @@ def warm(runtime: Runtime) -> None:
     for name in runtime.settings.environment_names():
         env = runtime.settings.for_environment(name)
         pool = runtime.pool_for(env)
-        pool.warm(list(SERVICES), env.region)
+        pool.warm(warm_services(), env.region)
     if runtime.settings.graphs:  # the first graph should not pay for matplotlib's import
         import matplotlib
 
