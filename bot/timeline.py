@@ -41,22 +41,37 @@ def record(
     **data: Any,
 ) -> None:
     """Append one entry to a thread's timeline (``user``: a Slack id, or who else acted)."""
-    if redis is None or not channel or not thread_ts:
-        return
-    entry = {
+    record_many(redis, channel, thread_ts, [entry(event, text, user=user, **data)])
+
+
+def entry(event: str, text: str, *, user: str | None = None, **data: Any) -> dict[str, str]:
+    return {
         "at": f"{time.time():.3f}",
         "event": event,
         "user": user or OMNI,
         "text": text,
         "data": json.dumps(data, default=str) if data else "",
     }
+
+
+def record_many(
+    redis: Redis | None, channel: str | None, thread_ts: str | None, entries: list[dict[str, str]]
+) -> None:
+    """Append entries (see :func:`entry`) in one round trip."""
+    if redis is None or not channel or not thread_ts or not entries:
+        return
     try:
         pipe = redis.pipeline(transaction=False)
-        pipe.xadd(key(channel, thread_ts), entry)  # type: ignore[arg-type]
+        for e in entries:
+            pipe.xadd(key(channel, thread_ts), e)  # type: ignore[arg-type]
         pipe.expire(key(channel, thread_ts), TTL_S)
         pipe.execute()
     except Exception as exc:
-        logger.warning("timeline entry lost (%s): %s", type(exc).__name__, event)
+        logger.warning(
+            "timeline entries lost (%s): %s",
+            type(exc).__name__,
+            ", ".join(e["event"] for e in entries),
+        )
 
 
 def read(redis: Redis, channel: str, thread_ts: str) -> list[dict[str, Any]]:

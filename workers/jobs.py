@@ -299,32 +299,38 @@ def _journal(rt: Any, channel: str, thread_ts: str, event: str, text: str, **dat
 def _journal_findings(
     rt: Any, channel: str, thread_ts: str, what: str, reports: list[Report]
 ) -> None:
-    """Each finding that is not ok, then one line for the ok ones, then the verdict."""
+    """Each finding that is not ok, then one line for the ok ones, then the verdict (one
+    Redis round trip)."""
+    entries = []
     for report in reports:
         quiet = []
         for f in report.findings:
             if f.status in (Status.OK, Status.SKIPPED):
                 quiet.append(f.check)
                 continue
-            _journal(rt, channel, thread_ts, "finding", f"`{f.check}` {f.status.value}: {f.title}")
+            entries.append(timeline.entry("finding", f"`{f.check}` {f.status.value}: {f.title}"))
         if quiet:
-            _journal(
-                rt,
-                channel,
-                thread_ts,
-                "finding",
-                f"{report.runbook}: {len(quiet)} check{'s' if len(quiet) > 1 else ''} ok or skipped ({', '.join(quiet)})",
+            entries.append(
+                timeline.entry(
+                    "finding",
+                    f"{report.runbook}: {len(quiet)} check{'s' if len(quiet) > 1 else ''} "
+                    f"ok or skipped ({', '.join(quiet)})",
+                )
             )
     cause = root_cause(reports)
     ms = max((r.duration_ms for r in reports), default=0)
-    _journal(
-        rt,
-        channel,
-        thread_ts,
-        "finished",
-        f"{what} finished in {ms} ms: "
-        + (f"most probable cause `{cause.check}`: {cause.title}" if cause else "no check failed"),
+    entries.append(
+        timeline.entry(
+            "finished",
+            f"{what} finished in {ms} ms: "
+            + (
+                f"most probable cause `{cause.check}`: {cause.title}"
+                if cause
+                else "no check failed"
+            ),
+        )
     )
+    timeline.record_many(rt.redis, channel, thread_ts, entries)
 
 
 def post_graph(rt: Any, channel: str, thread_ts: str, spec_of: Callable[[], Any], ctx: Any) -> None:
