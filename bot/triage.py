@@ -120,10 +120,15 @@ class Triage:
             f"({alarm.source}; {env}: {where.reason})"
         )
         if not runbooks:
-            timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
             self._post(channel, ts, _unrouted_text(alarm))
-            timeline.record(
-                self.redis, channel, ts, "unrouted", "No routing rule matched: not triaged"
+            timeline.record_many(
+                self.redis,
+                channel,
+                ts,
+                [
+                    timeline.entry("alarm", received, user=_poster(alarm)),
+                    timeline.entry("unrouted", "No routing rule matched: not triaged"),
+                ],
             )
             return Outcome("unrouted", [])
         now = time.time()
@@ -222,14 +227,16 @@ class Triage:
             user=_poster(alarm),
         )
         if thread.get("reply_ts"):
+            edited = (
+                f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); "
+                f"triaged: {thread.get('runbooks')}"
+            )
             try:
                 self.client.chat_update(
                     channel=thread["channel"],
                     ts=thread["reply_ts"],
-                    text=f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); triaged: {thread.get('runbooks')}",
-                    blocks=render.with_timeline_button(
-                        f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); triaged: {thread.get('runbooks')}"
-                    ),
+                    text=edited,
+                    blocks=render.with_timeline_button(edited),
                 )
             except SlackApiError as exc:
                 logger.warning("could not edit the first reply: %s", exc.response.get("error"))
