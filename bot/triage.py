@@ -7,7 +7,9 @@ Every alarm, however it arrived (a Slack post, ``/sns``, ``/pagerduty``), goes t
 * the same firing alarm again within ``OMNI_ALARM_DEDUP_S`` gets nothing;
 * each runbook runs at most once per environment per ``OMNI_TRIAGE_WINDOW_S``;
 * more than ``OMNI_STORM_THRESHOLD`` alarms in a minute in one channel is a storm: one summary
-  post in the channel and the runs' results in its thread, instead of a thread per alarm.
+  post in the channel and the runs' results in its thread, instead of a thread per alarm; the
+  storm keeps that thread until the channel has been quiet for ``STORM_QUIET_S`` (a storm
+  that crosses a minute boundary is still one storm).
 
 State lives in Redis under ``omni:`` so several bot replicas agree and a restart forgets nothing.
 """
@@ -36,6 +38,7 @@ from .queue import Enqueuer
 
 logger = logging.getLogger(__name__)
 THREAD_TTL_S = 7 * 24 * 3600
+STORM_QUIET_S = 120
 
 
 @dataclass
@@ -144,8 +147,8 @@ class Triage:
                 f"omni:run:{env}:{rb}:{window}", identity, nx=True, ex=self.settings.triage_window_s
             )
         ]
-        if count > self.settings.storm_threshold:
-            return self._storm(alarm, env, channel, minute, claimed, runbooks)
+        if count > self.settings.storm_threshold or self.redis.exists(_storm_thread(channel)):
+            return self._storm(alarm, env, channel, claimed)
         timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
         reply = self._post(
             channel, ts, _first_reply(alarm, runbooks, claimed), timeline_button=True
@@ -165,28 +168,21 @@ class Triage:
             self.enqueuer.triage(self._request(alarm, env, claimed, channel, ts, reply))
         return Outcome("triage", claimed, f"{len(runbooks) - len(claimed)} already running")
 
-    def _storm(
-        self,
-        alarm: Alarm,
-        env: str,
-        channel: str,
-        minute: int,
-        claimed: list[str],
-        runbooks: list[str],
-    ) -> Outcome:
-        self.redis.sadd(
-            f"omni:storm-alarms:{channel}:{minute}", alarm.name or alarm.identity or "?"
-        )
-        self.redis.expire(f"omni:storm-alarms:{channel}:{minute}", 600)
-        thread_key = f"omni:storm-thread:{channel}:{minute}"
-        if self.redis.set(f"omni:storm-post:{channel}:{minute}", "1", nx=True, ex=600):
+    def _storm(self, alarm: Alarm, env: str, channel: str, claimed: list[str]) -> Outcome:
+        thread_key = _storm_thread(channel)
+        if self.redis.set(f"omni:storm-post:{channel}", "1", nx=True, ex=STORM_QUIET_S):
             ts = self._post(
                 channel,
                 None,
                 f":tornado: *Alarm storm* in this channel: more than {self.settings.storm_threshold} alarms within a minute. "
                 "Omni triages each runbook once and posts the results in this thread instead of one thread per alarm.",
             )
-            self.redis.set(thread_key, ts or "", ex=600)
+            self.redis.set(thread_key, ts or "", ex=STORM_QUIET_S)
+        else:  # the storm goes on: it keeps its thread while alarms keep coming
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.expire(f"omni:storm-post:{channel}", STORM_QUIET_S)
+            pipe.expire(thread_key, STORM_QUIET_S)
+            pipe.execute()
         thread_ts = self._wait_for(thread_key)
         timeline.record(
             self.redis,
@@ -199,7 +195,13 @@ class Triage:
         if claimed and thread_ts:
             self.enqueuer.triage(
                 self._request(
-                    alarm, env, claimed, channel, thread_ts, None, storm_key=f"{channel}:{minute}"
+                    alarm,
+                    env,
+                    claimed,
+                    channel,
+                    thread_ts,
+                    None,
+                    storm_key=f"{channel}:{thread_ts}",
                 )
             )
         return Outcome("storm", claimed)
@@ -307,6 +309,10 @@ class Triage:
                 return _s(value)
             time.sleep(0.05)
         return None
+
+
+def _storm_thread(channel: str) -> str:
+    return f"omni:storm-thread:{channel}"
 
 
 def _poster(alarm: Alarm) -> str:

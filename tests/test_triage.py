@@ -152,6 +152,28 @@ def test_storm_is_coalesced(triage: Triage, fake_slack: FakeSlack, redis_url: st
     ]  # each runbook once, whatever the number of alarms
 
 
+def test_a_storm_across_a_minute_boundary_keeps_one_thread(
+    triage: Triage, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    import bot.triage
+
+    clock = [60 * 29_000_000 + 58.0]  # two seconds before a minute turns
+    fake = types.SimpleNamespace(
+        **{n: getattr(time, n) for n in ("monotonic", "sleep", "strftime", "gmtime")}
+    )
+    fake.time = lambda: clock[0]
+    monkeypatch.setattr(bot.triage, "time", fake)
+    before = [triage.handle(_alarm(f"prod-api-5xx-high-{i}"), "C1", f"{i}.0") for i in range(6)]
+    clock[0] += 4.0  # the next minute: its alarm count starts again at one
+    after = [triage.handle(_alarm(f"prod-ecs-cpu-high-{i}"), "C1", f"{i}.5") for i in range(3)]
+    assert [o.action for o in before].count("storm") == 3
+    assert [o.action for o in after] == ["storm"] * 3  # still the storm, not three new threads
+    summaries = [c for c in fake_slack.find("chat.postMessage") if "Alarm storm" in c.text]
+    assert len(summaries) == 1
+
+
 def test_keys_are_namespaced_and_expire(triage: Triage, redis_url: str) -> None:
     triage.handle(_alarm("prod-api-5xx-high"), "C1", "1.1")
     redis = Redis.from_url(redis_url)
