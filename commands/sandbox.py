@@ -843,8 +843,11 @@ def _log_lines(stack: Stack, lines: list[str]) -> None:
         logStreamName=stream,
         logEvents=[
             {
+                # spread over the last 29 minutes: a minute clear of the checks' 30-minute
+                # window, which starts at the current minute and so moves when a minute turns
                 "timestamp": int(
-                    (now - timedelta(seconds=60 * (len(lines) - i))).timestamp() * 1000
+                    (now - timedelta(seconds=29 * 60 * (len(lines) - i) / len(lines))).timestamp()
+                    * 1000
                 ),
                 "message": m,
             }
