@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean plain-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,16 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# The image's install (`pip install .`, no extras): the commands that need an optional
+# dependency say which extra to install, and the IAM policies need no emulator.
+plain-check:
+	rm -rf .venv-plain
+	$(PYTHON) -m venv .venv-plain
+	.venv-plain/bin/pip install --quiet .
+	.venv-plain/bin/omni iam-policy --out .venv-plain/iam
+	diff -r deploy/iam .venv-plain/iam
+	! .venv-plain/bin/omni demo 2> .venv-plain/demo.err
+	cat .venv-plain/demo.err
+	test "$$(wc -l < .venv-plain/demo.err)" -eq 1 && grep -q "pip install 'omni\[demo\]'" .venv-plain/demo.err
+	rm -rf .venv-plain

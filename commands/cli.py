@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     iam.add_argument("--project", default=os.environ.get("OMNI_PROJECT", "omnirapeutic"))
     iam.add_argument("--out", default="deploy/iam")
+    iam.add_argument(
+        "--record",
+        action="store_true",
+        help="first record the runbooks' calls again over the sandbox (needs the demo extra)",
+    )
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_cmd", required=True, metavar="SUBCOMMAND")
@@ -107,9 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "alarm":
             return _explain(args)
         if args.cmd == "iam-policy":
-            from .iam import write_policies
+            from . import iam
 
-            for path in write_policies(args.out, args.project):
+            if args.record:
+                print(iam.write_recorded(iam.record_runbook_calls()))
+            for path in iam.write_policies(args.out, args.project):
                 print(path)
             return EXIT_OK
         if args.cmd == "healthcheck":
@@ -138,6 +145,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        extra = _OPTIONAL.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"omni {args.cmd}: needs {exc.name}, which is not installed: "
+            f"pip install 'omni[{extra}]'",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_RUN
+
+
+# Optional dependencies, by the extra that installs them: a command that needs one of them
+# says what to install instead of a traceback.
+_OPTIONAL = {"moto": "demo", "fakeredis": "demo"}
 
 
 def _prepare_metrics_dir(path: str) -> None:

@@ -1,10 +1,12 @@
 """Least-privilege IAM policies, generated from the check and fix registries.
 
-The diagnostics policy is what the runbooks actually call: every check is run against the
+The diagnostics policy is what the runbooks actually call.  Every check is run against the
 sandbox (the healthy stack and every scenario, so every branch that calls AWS is taken) with a
-hook recording each API call.  Calls that accept resource-level permissions are scoped to the
-project's resources by ARN.  The fixes policy comes from the fix catalogue.  ``omni iam-policy``
-writes both; a test regenerates them and fails if the committed files have drifted.
+hook recording each API call; the recorded actions are data in the package
+(``recorded_actions.json``), so ``omni iam-policy`` needs no AWS emulator.  ``omni iam-policy
+--record`` (with the demo extra) records them again; a test records them and fails when the
+data file has drifted from the code.  Calls that accept resource-level permissions are scoped
+to the project's resources by ARN.  The fixes policy comes from the fix catalogue.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 from .remediations import CATALOGUE
+
+RECORDED = Path(__file__).with_name("recorded_actions.json")
 
 # Calls that AWS lets us scope, with the ARN pattern for the project's resources.
 _SCOPED: dict[str, list[str]] = {
@@ -167,12 +172,27 @@ def _record_extras(settings: Any, session: Any, ctx: Any) -> None:
     preflight.check_environment(settings, settings.environment, session)
 
 
+def recorded_actions() -> set[str]:
+    """The IAM actions the runbooks call, as last recorded over the sandbox."""
+    return set(json.loads(RECORDED.read_text())["actions"])
+
+
+def write_recorded(actions: set[str], path: Path = RECORDED) -> Path:
+    doc = {
+        "about": "IAM actions the runbooks call, recorded over every sandbox scenario by "
+        "`omni iam-policy --record`; a test fails when this drifts from the code.",
+        "actions": sorted(actions),
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
 def write_policies(directory: str, project: str = "omnirapeutic") -> tuple[str, str]:
     os.makedirs(directory, exist_ok=True)
     diag = os.path.join(directory, "omni-diagnostics-policy.json")
     fixes = os.path.join(directory, "omni-fixes-policy.json")
     with open(diag, "w") as fh:
-        json.dump(diagnostics_policy(record_runbook_calls(project), project), fh, indent=2)
+        json.dump(diagnostics_policy(recorded_actions(), project), fh, indent=2)
         fh.write("\n")
     with open(fixes, "w") as fh:
         json.dump(fixes_policy(project), fh, indent=2)

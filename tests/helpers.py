@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 class _Http:

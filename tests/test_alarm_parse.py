@@ -1,4 +1,4 @@
-"""Every fixture in ../shared/fixtures read; the alarm parser never raises."""
+"""Every fixture in tests/fixtures read; the alarm parser never raises."""
 
 from __future__ import annotations
 

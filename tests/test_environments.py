@@ -222,9 +222,9 @@ def test_same_account_two_regions_is_told_apart_by_region(
 
 
 def test_pagerduty_service_mapping(config: Settings) -> None:
-    doc = json.loads(
-        (Path(__file__).parents[2] / "shared/fixtures").joinpath(_pd_fixture()).read_text()
-    )
+    from tests.helpers import FIXTURES
+
+    doc = json.loads((FIXTURES / _pd_fixture()).read_text())
     doc["event"]["data"]["service"]["id"] = "PPROD01"
     alarm = from_pagerduty_webhook(doc)
     got = environments.for_alarm(

@@ -13,6 +13,7 @@ from commands.iam import (
     fixes_policy,
     policy_actions,
     record_runbook_calls,
+    recorded_actions,
 )
 
 from .helpers import REPO
@@ -30,10 +31,17 @@ def _committed(name: str) -> dict:  # type: ignore[type-arg]
     return dict(json.loads((POLICIES / name).read_text()))
 
 
-def test_committed_policies_are_what_the_code_generates(recorded: set[str]) -> None:
+def test_recorded_actions_are_what_the_runbooks_call(recorded: set[str]) -> None:
+    assert recorded_actions() == recorded, (
+        "the runbooks' calls have drifted from commands/recorded_actions.json: run "
+        "`omni iam-policy --record` and commit it with deploy/iam"
+    )
+
+
+def test_committed_policies_are_what_the_code_generates() -> None:
     hint = "the policies have drifted from the code: run `omni iam-policy` and commit deploy/iam"
     assert _committed("omni-diagnostics-policy.json") == diagnostics_policy(
-        recorded, "omnirapeutic"
+        recorded_actions(), "omnirapeutic"
     ), hint
     assert _committed("omni-fixes-policy.json") == fixes_policy("omnirapeutic"), hint
 

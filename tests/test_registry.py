@@ -3,13 +3,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from pathlib import Path
 
 import commands.runbooks as runbooks
 from commands.registry import all_checks, checks_for, runbook_names
 from commands.remediations import CATALOGUE
 
-DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
 DB_CHECKS = {
     "db.cluster_status",
     "db.sg_ingress_from_ecs",
@@ -100,11 +98,6 @@ def test_every_design_check_id_is_registered() -> None:
     assert set(runbook_names()) == set(DESIGN_CHECKS)
     for area, ids in DESIGN_CHECKS.items():
         assert ids <= {s.id for s in checks_for(area)}, area
-    if DESIGN.exists():
-        text = DESIGN.read_text()
-        for ids in DESIGN_CHECKS.values():
-            for cid in ids:
-                assert f"`{cid}`" in text, cid
 
 
 def test_proposed_fixes_are_catalogued() -> None:
@@ -118,7 +111,3 @@ def test_proposed_fixes_are_catalogued() -> None:
 
 def test_fix_catalogue_matches_design() -> None:
     assert {k: v.risk.value for k, v in CATALOGUE.items()} == FIXES
-    if DESIGN.exists():  # the contract file itself, when the shared folder is beside the repo
-        text = DESIGN.read_text()
-        for fix_id, risk in FIXES.items():
-            assert re.search(rf"`{re.escape(fix_id)}`\s+{risk}", text), fix_id
