@@ -17,7 +17,7 @@ def main(delays: list[float]) -> None:
     from moto.moto_api import state_manager
     from moto.server import ThreadedMotoServer
 
-    from commands.sandbox import install_moto_extensions
+    from sandbox.moto_ext import install_moto_extensions
 
     from .latency_proxy import LatencyProxy
 

@@ -201,8 +201,8 @@ def bench_runbook(
     from commands.names import Names
     from commands.registry import runbook_names, services_for
     from commands.runner import make_context, run_runbooks
-    from commands.sandbox import seed
     from commands.settings import Settings
+    from sandbox import seed
     from workers.runtime import warm_services
 
     stand_in, moto_url, proxies = _aws_stand_in((0.0, 0.1, CHAIN_DELAY_S))
@@ -267,7 +267,7 @@ def _load(
     """The load generator, in its own process so its threads do not share the GIL with anything."""
     import requests
 
-    from bot.signing import signed_headers, slash_command_body
+    from sandbox.requests import signed_headers, slash_command_body
 
     session = requests.Session()
     session.mount(
@@ -337,7 +337,7 @@ def _wrk_ack(
     import re
     import shutil
 
-    from bot.signing import signed_headers, slash_command_body
+    from sandbox.requests import signed_headers, slash_command_body
 
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -404,7 +404,7 @@ def _bursts(
     (``baseline``: ``GET /healthz`` instead, what the server does for no work at all)."""
     from urllib.parse import urlparse
 
-    from bot.signing import signed_headers, slash_command_body
+    from sandbox.requests import signed_headers, slash_command_body
 
     from .burst import burst, http_request
 
@@ -433,7 +433,7 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
 
     from redis import Redis
 
-    from bot.fakeslack import FakeSlack
+    from sandbox.fakeslack import FakeSlack
 
     secret = "bench-signing-secret-1234567890"
     redis_url = "redis://127.0.0.1:6379/12"
@@ -590,9 +590,9 @@ def bench_alarms(samples: int) -> dict[str, Any]:
     import requests
     from redis import Redis
 
-    from bot.fakeslack import FakeSlack
-    from bot.signing import chatbot_alarm_event, signed_headers
-    from commands.sandbox import apply_scenario
+    from sandbox import apply_scenario
+    from sandbox.fakeslack import FakeSlack
+    from sandbox.requests import chatbot_alarm_event, signed_headers
 
     from .latency_proxy import LatencyProxy
 
@@ -786,8 +786,8 @@ def _moto_with_stack() -> tuple[Any, str, Any]:
 
     from commands.aws import ClientPool
     from commands.names import Names
-    from commands.sandbox import seed
     from commands.settings import Settings
+    from sandbox import seed
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -815,8 +815,8 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
 
-    from bot.fakeslack import FakeSlack
     from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS
+    from sandbox.fakeslack import FakeSlack
 
     from .latency_proxy import LatencyProxy
 

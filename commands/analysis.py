@@ -12,60 +12,15 @@ from pydantic import BaseModel
 
 from .models import Finding, Report, Status
 
-_DB_DOWN = (
-    "ecs.container_errors",
-    "ecs.stopped_tasks",
-    "perf.target_response_time",
-    "db.slow_queries",
-)
-_START_FAILURE = ("ecs.stopped_tasks", "ecs.service_events", "ecs.service_running")
 
-LEADS_TO: dict[str, tuple[str, ...]] = {
-    "alb.internet_gateway": (
-        "alb.public_subnets",
-        "network.nat_gateways",
-        "network.private_routes",
-    ),
-    "network.nat_gateways": ("network.private_routes", *_START_FAILURE),
-    "network.private_routes": _START_FAILURE,
-    "ecs.subnet_ips": _START_FAILURE,
-    "ecs.execution_role_ecr": _START_FAILURE,
-    "ecs.image_repository": _START_FAILURE,
-    "db.cluster_status": _DB_DOWN,
-    "db.sg_ingress_from_ecs": _DB_DOWN,
-    "db.endpoint_config": _DB_DOWN,
-    "db.serverless_capacity": (
-        "db.cpu",
-        "db.connections",
-        "db.slow_queries",
-        "perf.target_response_time",
-    ),
-    "db.slow_queries": ("db.cpu", "perf.target_response_time"),
-    "db.cpu": ("perf.target_response_time",),
-    "db.connections": ("ecs.container_errors", "perf.target_response_time"),
-    "ecs.memory_utilization": ("perf.ecs_memory", "ecs.stopped_tasks"),
-    "perf.ecs_memory": ("ecs.stopped_tasks", "perf.target_response_time"),
-    "perf.ecs_cpu": ("perf.target_response_time", "alb.health_check_path"),
-    "ecs.health_check": ("ecs.stopped_tasks",),
-    "ecs.container_errors": ("ecs.stopped_tasks", "alb.health_check_path"),
-    "ecs.stopped_tasks": (
-        "ecs.task_churn",
-        "ecs.service_running",
-        "deploy.ecs_rollout",
-        "alb.health_check_path",
-        "alb.targets_healthy",
-    ),
-    "ecs.service_events": ("ecs.service_running", "deploy.ecs_rollout"),
-    "ecs.task_churn": ("alb.targets_healthy",),
-    "ecs.service_running": ("alb.targets_healthy",),
-    "alb.sg_alb_to_ecs": ("alb.health_check_path", "alb.targets_healthy"),
-    "alb.health_check_path": ("alb.targets_healthy",),
-    "alb.targets_healthy": ("alarms.in_alarm",),
-    "perf.target_response_time": ("alb.idle_timeout", "alarms.in_alarm"),
-    "alb.idle_timeout": ("alarms.in_alarm",),
-    "waf.rate_limit": ("waf.blocked_requests", "waf.sampled_blocks", "alarms.in_alarm"),
-    "waf.blocked_requests": ("waf.sampled_blocks", "alarms.in_alarm"),
-}
+def _leads_to() -> dict[str, tuple[str, ...]]:
+    """Cause check → the checks its failure makes fail, from every area's declared links."""
+    from .areas import links
+
+    out: dict[str, list[str]] = {}
+    for link in links():
+        out.setdefault(link.cause, []).append(link.effect)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 class Link(BaseModel):
@@ -83,12 +38,12 @@ class RootCause(BaseModel):
 
 def _reachable(start: str) -> set[str]:
     seen: set[str] = set()
-    todo = list(LEADS_TO.get(start, ()))
+    todo = list(_leads_to().get(start, ()))
     while todo:
         node = todo.pop()
         if node not in seen:
             seen.add(node)
-            todo.extend(LEADS_TO.get(node, ()))
+            todo.extend(_leads_to().get(node, ()))
     return seen
 
 
@@ -96,7 +51,7 @@ def _longest_chain(
     start: str, bad: dict[str, Finding], seen: frozenset[str] = frozenset()
 ) -> list[str]:
     best: list[str] = []
-    for nxt in LEADS_TO.get(start, ()):
+    for nxt in _leads_to().get(start, ()):
         if nxt in bad and nxt not in seen:
             path = _longest_chain(nxt, bad, seen | {start})
             if len(path) > len(best):
@@ -115,7 +70,7 @@ def root_cause(reports: list[Report]) -> RootCause | None:
     downstream = {node for cid in bad for node in _reachable(cid) if node != cid}
     roots = [cid for cid in bad if cid not in downstream] or list(bad)
     chains = {cid: _longest_chain(cid, bad) for cid in roots}
-    order = list(LEADS_TO)
+    order = list(_leads_to())
     lead = max(
         roots, key=lambda c: (len(chains[c]), -order.index(c) if c in order else -len(order))
     )

@@ -114,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "iam-policy":
             from . import iam
 
-            if args.record:
-                print(iam.write_recorded(iam.record_runbook_calls()))
+            if args.record:  # development: the sandbox records the calls again
+                recorder = importlib.import_module("sandbox.iam_record")
+                print(iam.write_recorded(recorder.record_runbook_calls()))
             for path in iam.write_policies(args.out, args.project):
                 print(path)
             return EXIT_OK
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = {
             "serve": "bot.server",
             "worker": "workers.worker",
-            "demo": "workers.demo",
+            "demo": "sandbox.demo",
             "audit": "bot.audit",
             "timeline": "bot.timeline",
         }[args.cmd]
@@ -159,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Optional dependencies, by the extra that installs them: a command that needs one of them
 # says what to install instead of a traceback.
-_OPTIONAL = {"moto": "demo", "fakeredis": "demo"}
+_OPTIONAL = {"moto": "demo", "fakeredis": "demo", "sandbox": "demo"}
 
 
 def _prepare_metrics_dir(path: str) -> None:

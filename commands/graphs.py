@@ -6,9 +6,7 @@ a graph in one ``get_metric_data`` call and draws a small PNG (Agg backend, no d
 for a phone, with alt text that states the numbers.  No data at all → no image (``None``).
 
 Which graphs: an alarm triage draws the alarm's own metric against its threshold; a runbook
-draws its key metrics (db: capacity against max ACU, CPU, connections; ecs: CPU and memory;
-alb: 5XX count and response time; waf: blocked requests by rule; perf: the three latencies'
-drivers).
+draws the key metrics its area declares (``graph=`` in ``commands/runbooks/<area>/__init__.py``).
 """
 
 from __future__ import annotations
@@ -112,133 +110,17 @@ def alarm_graph(alarm: Alarm) -> GraphSpec | None:
 
 
 def runbook_graph(runbook: str, ctx: CheckContext) -> GraphSpec | None:
-    """The key metrics of a runbook (None for runbooks without any)."""
-    build_spec = _RUNBOOK_GRAPHS.get(runbook)
-    if build_spec is None:
+    """The key metrics of a runbook, as its area declares them (None for areas without)."""
+    from . import areas
+
+    declared = areas.get(runbook)
+    if declared is None or declared.graph is None:
         return None
     try:
-        return build_spec(ctx)
+        return declared.graph(ctx)
     except CheckError as exc:  # the resource is missing: the findings already say so
         logger.info("no %s graph: %s", runbook, exc)
         return None
-
-
-def _db(ctx: CheckContext) -> GraphSpec:
-    cluster = ctx.aurora_cluster()
-    dims = {"DBClusterIdentifier": ctx.names.aurora_cluster}
-    max_acu = (cluster.get("ServerlessV2ScalingConfiguration") or {}).get("MaxCapacity")
-    from .runbooks.db import CONNECTIONS_PER_ACU
-
-    return GraphSpec(
-        "db",
-        f"Aurora {ctx.names.aurora_cluster}",
-        (
-            Panel(
-                "Capacity (ACU)",
-                (Series("ACU", "AWS/RDS", "ServerlessDatabaseCapacity", dims),),
-                float(max_acu) if max_acu is not None else None,
-                f"max ACU {max_acu:g}" if max_acu is not None else "max ACU",
-            ),
-            Panel("CPU (%)", (Series("CPU", "AWS/RDS", "CPUUtilization", dims),), 90.0, "90%"),
-            Panel(
-                "Connections",
-                (Series("connections", "AWS/RDS", "DatabaseConnections", dims),),
-                float(max_acu) * CONNECTIONS_PER_ACU if max_acu is not None else None,
-                f"{CONNECTIONS_PER_ACU} per ACU at max",
-            ),
-        ),
-    )
-
-
-def _ecs(ctx: CheckContext) -> GraphSpec:
-    dims = ctx.ecs_metric_dims()
-    return GraphSpec(
-        "ecs",
-        f"ECS {ctx.names.ecs_service}",
-        (
-            Panel("CPU (%)", (Series("CPU", "AWS/ECS", "CPUUtilization", dims),), 90.0, "90%"),
-            Panel(
-                "Memory (%)", (Series("memory", "AWS/ECS", "MemoryUtilization", dims),), 90.0, "90%"
-            ),
-        ),
-    )
-
-
-def _alb(ctx: CheckContext) -> GraphSpec:
-    dims = {"LoadBalancer": ctx.alb_arn_suffix()}
-    return GraphSpec(
-        "alb",
-        f"ALB {dims['LoadBalancer'].split('/')[1] if '/' in dims['LoadBalancer'] else dims['LoadBalancer']}",
-        (
-            Panel(
-                "Target 5XX (count per minute)",
-                (
-                    Series(
-                        "target 5XX", "AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dims, "Sum"
-                    ),
-                    Series("ALB 5XX", "AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", dims, "Sum"),
-                ),
-            ),
-            Panel(
-                "Target response time (s)",
-                (Series("response time", "AWS/ApplicationELB", "TargetResponseTime", dims),),
-            ),
-        ),
-    )
-
-
-def _waf(ctx: CheckContext) -> GraphSpec:
-    acl = ctx.web_acl()
-    rules = [
-        str(r.get("VisibilityConfig", {}).get("MetricName") or r.get("Name"))
-        for r in acl.get("Rules", [])
-    ]
-    series = tuple(
-        Series(
-            rule,
-            "AWS/WAFV2",
-            "BlockedRequests",
-            {"WebACL": str(acl["Name"]), "Region": ctx.region, "Rule": rule},
-            "Sum",
-        )
-        for rule in rules[: len(SERIES_COLOURS)]
-    )
-    return GraphSpec(
-        "waf", f"WAF {acl['Name']}", (Panel("Blocked requests by rule (per minute)", series),)
-    )
-
-
-def _perf(ctx: CheckContext) -> GraphSpec:
-    db = {"DBClusterIdentifier": ctx.names.aurora_cluster}
-    return GraphSpec(
-        "perf",
-        "Where the time goes",
-        (
-            Panel(
-                "Target response time (s)",
-                (
-                    Series(
-                        "response time",
-                        "AWS/ApplicationELB",
-                        "TargetResponseTime",
-                        {"LoadBalancer": ctx.alb_arn_suffix()},
-                    ),
-                ),
-            ),
-            Panel(
-                "CPU (%)",
-                (
-                    Series("ECS CPU", "AWS/ECS", "CPUUtilization", ctx.ecs_metric_dims()),
-                    Series("Aurora CPU", "AWS/RDS", "CPUUtilization", db),
-                ),
-                90.0,
-                "90%",
-            ),
-        ),
-    )
-
-
-_RUNBOOK_GRAPHS = {"db": _db, "ecs": _ecs, "alb": _alb, "waf": _waf, "perf": _perf}
 
 
 # -- fetching ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ The diagnostics policy is what the runbooks actually call.  Every check is run a
 sandbox (the healthy stack and every scenario, so every branch that calls AWS is taken) with a
 hook recording each API call; the recorded actions are data in the package
 (``recorded_actions.json``), so ``omni iam-policy`` needs no AWS emulator.  ``omni iam-policy
---record`` (with the demo extra) records them again; a test records them and fails when the
+--record`` (with the demo extra; :mod:`sandbox.iam_record`) records them again; a test records them and fails when the
 data file has drifted from the code.  Calls that accept resource-level permissions are scoped
 to the project's resources by ARN.  The fixes policy comes from the fix catalogue.
 """
@@ -55,8 +55,6 @@ _FIX_SCOPED: dict[str, list[str]] = {
     "dynamodb:DeleteItem": ["arn:aws:dynamodb:*:*:table/{project}-terraform-locks"],
     "iam:PassRole": ["arn:aws:iam::*:role/{project}-*"],
 }
-# botocore's signing names that differ from IAM's action prefixes
-_SIGNING_TO_IAM = {"monitoring": "cloudwatch"}
 # The fix catalogue names botocore's service ids; IAM uses these prefixes.
 _IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
 READ_ONLY = re.compile(r":(Describe|Get|List|Scan|Filter|Query)")
@@ -113,63 +111,6 @@ def fixes_policy(project: str) -> dict[str, Any]:
 
 def policy_actions(policy: dict[str, Any]) -> set[str]:
     return {a for st in policy["Statement"] for a in st["Action"]}
-
-
-def record_runbook_calls(project: str = "omnirapeutic") -> set[str]:
-    """Run every check over the healthy sandbox and each scenario; the IAM actions they call."""
-    import boto3
-    from moto import mock_aws
-
-    from .aws import ClientPool
-    from .names import Names
-    from .registry import runbook_names
-    from .runner import make_context, run_runbooks
-    from .sandbox import SCENARIOS, apply_scenario, seed
-    from .settings import Settings
-
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "iam-recording")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "iam-recording")
-    actions: set[str] = set()
-
-    def record(model: Any, **_: Any) -> None:
-        prefix = model.service_model.signing_name
-        actions.add(f"{_SIGNING_TO_IAM.get(prefix, prefix)}:{model.name}")
-
-    settings = Settings(project=project, region="us-east-1", db_diag_secret=None)
-    for scenario in sorted(SCENARIOS):
-        with mock_aws():
-            seed_pool = ClientPool(boto3.session.Session(region_name="us-east-1"))
-            stack = seed(seed_pool, Names.from_settings(settings), "us-east-1")
-            apply_scenario(scenario, stack)
-            session = boto3.session.Session(region_name="us-east-1")
-            session.events.register("before-call", record)
-            ctx = make_context(settings, ClientPool(session), outputs=stack.outputs)
-            run_runbooks(runbook_names(), ctx)
-            if scenario == "healthy":  # without Terraform outputs the resolvers discover resources
-                run_runbooks(
-                    runbook_names(), make_context(settings, ClientPool(session), outputs={})
-                )
-                _record_extras(settings, session, ctx)
-    actions.add(
-        "s3:GetObject"
-    )  # Terraform outputs from a state object (OMNI_TERRAFORM_OUTPUTS=s3://…)
-    actions.add("secretsmanager:GetSecretValue")  # the SQL checks' secret
-    return actions
-
-
-def _record_extras(settings: Any, session: Any, ctx: Any) -> None:
-    """What else the diagnostics role does: the graphs' metric reads, `omni config check`."""
-    from datetime import UTC, datetime, timedelta
-
-    from . import graphs, preflight
-    from .registry import runbook_names
-
-    end = datetime.now(UTC)
-    for name in runbook_names():
-        spec = graphs.runbook_graph(name, ctx)
-        if spec is not None:
-            graphs.fetch(ctx.aws, spec, end - timedelta(hours=1), end)
-    preflight.check_environment(settings, settings.environment, session)
 
 
 def recorded_actions() -> set[str]:

@@ -3,26 +3,20 @@
     @check("db.cluster_status", title="Aurora cluster status")
     def cluster_status(ctx: CheckContext) -> Finding: ...
 
-A check belongs to the runbook named by its id's prefix, and to any extra ``runbooks`` it
-lists (the perf runbook reuses the db load checks).  Modules under ``commands.runbooks`` are
-imported by :func:`discover`; a test asserts that every one of them registered something.
-
-Each runbook module also names the AWS services its runbook calls, first needed first::
-
-    aws_services("db", "rds", "secretsmanager", "cloudwatch", "ec2")
-
-so a fresh process can build the later clients while the first calls are on the wire (a test
-runs every runbook over every sandbox scenario and fails on a service it did not declare).
+A check belongs to the area named by its id's prefix (declared in
+``commands/runbooks/<area>/__init__.py``, see :mod:`commands.areas`), and to any extra
+runbooks it lists (the perf runbook reuses the db load checks).  :func:`discover` imports each
+area's ``checks`` module; a test asserts that every one of them registered something.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import areas
 from .errors import UnknownRunbook
 
 if TYPE_CHECKING:
@@ -40,31 +34,23 @@ class CheckSpec:
     fn: CheckFn
     module: str
 
+    @property
+    def area(self) -> str:
+        return self.runbooks[0]
+
 
 _CHECKS: dict[str, CheckSpec] = {}
-_SERVICES: dict[str, tuple[str, ...]] = {}
-
-
-def aws_services(runbook: str, *services: str) -> None:
-    """Declare the AWS services (boto3 names) ``runbook`` calls, in the order it first needs them."""
-    _SERVICES[runbook] = services
-
-
-def services_for(runbooks: list[str]) -> list[str]:
-    """The AWS services these runbooks call, first needed first, each once."""
-    discover()
-    ordered: dict[str, None] = {}
-    for name in runbooks:
-        ordered.update(dict.fromkeys(_SERVICES.get(name, ())))
-    return list(ordered)
 
 
 def check(
     check_id: str, *, title: str, also_in: tuple[str, ...] = ()
 ) -> Callable[[CheckFn], CheckFn]:
-    area = check_id.split(".", 1)[0]
     if "." not in check_id:
         raise ValueError(f"check id {check_id!r} must look like 'area.name'")
+    area = check_id.split(".", 1)[0]
+    unknown = [a for a in (area, *also_in) if areas.get(a) is None]
+    if unknown:
+        raise ValueError(f"check {check_id!r} names undeclared area(s): {', '.join(unknown)}")
 
     def register(fn: CheckFn) -> CheckFn:
         if check_id in _CHECKS and _CHECKS[check_id].fn is not fn:
@@ -76,12 +62,14 @@ def check(
 
 
 def discover() -> None:
-    """Import every module of ``commands.runbooks`` so their checks register."""
-    from . import runbooks
+    """Import every area's ``checks`` module so its checks register."""
+    for declared in areas.discover().values():
+        importlib.import_module(f"{declared.module}.checks")
 
-    for info in pkgutil.iter_modules(runbooks.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{runbooks.__name__}.{info.name}")
+
+def services_for(runbooks: list[str]) -> list[str]:
+    """The AWS services these runbooks call, first needed first, each once."""
+    return areas.services_for(runbooks)
 
 
 def all_checks() -> dict[str, CheckSpec]:
@@ -90,8 +78,7 @@ def all_checks() -> dict[str, CheckSpec]:
 
 
 def runbook_names() -> list[str]:
-    discover()
-    return sorted({rb for spec in _CHECKS.values() for rb in spec.runbooks})
+    return areas.names()
 
 
 def checks_for(runbook: str) -> list[CheckSpec]:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from bot.fakeslack import FakeSlack
 from commands.aws import ClientPool
 from commands.names import Names
-from commands.sandbox import Stack, seed
 from commands.settings import Settings, get_settings
+from sandbox import Stack, seed
+from sandbox.fakeslack import FakeSlack
 
 pytest_plugins = ["tests.e2e", "tests.secret_scan"]
 # one empty database per test; with pytest-xdist, one database per worker (gw0 → 15, gw1 → 14)

@@ -13,8 +13,8 @@ import requests
 
 from commands.aws import ClientPool
 from commands.names import Names
-from commands.sandbox import Stack, seed
 from commands.settings import Settings
+from sandbox import Stack, seed
 
 from .helpers import free_port
 

@@ -93,7 +93,7 @@ _HANDLER = _LogScan(level=logging.DEBUG)
 def _install() -> None:
     from pydantic import SecretStr
 
-    from bot.fakeslack import FakeSlack
+    from sandbox.fakeslack import FakeSlack
 
     original_init = SecretStr.__init__
 
@@ -131,7 +131,7 @@ def _install() -> None:
 
     pytest.CaptureFixture.readouterr = readouterr  # type: ignore[method-assign]
 
-    from commands.sandbox import DB_PASSWORD
+    from sandbox import DB_PASSWORD
 
     register(DB_PASSWORD)
 

@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from redis import Redis
 
-from bot.fakeslack import FakeSlack
 from bot.plans import PlanStore, plan_key
 from bot.server import create_web_app
-from bot.signing import block_actions_body, signed_headers, slash_command_body
 from bot.sns import CertificateStore
 from commands.remediations import CATALOGUE, propose
 from commands.settings import Settings
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import block_actions_body, signed_headers, slash_command_body
 
 from .helpers import FIXTURES, slack_settings
 

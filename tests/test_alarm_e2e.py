@@ -15,10 +15,10 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE
-from bot.signing import signed_headers
-from commands.sandbox import Stack, apply_scenario
+from sandbox import Stack, apply_scenario
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers
 
 from .e2e import aws_env
 from .helpers import FIXTURES, clean_env, free_port, process, wait_http

@@ -19,11 +19,11 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE
 from bot.server import create_web_app
 from bot.sns import CertificateStore
 from commands.settings import Settings
+from sandbox.fakeslack import FakeSlack
 
 from .helpers import FIXTURES
 

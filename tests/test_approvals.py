@@ -17,16 +17,16 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.plans import PlanStore, plan_key
 from bot.queue import FIXES_QUEUE
 from bot.server import create_web_app
-from bot.signing import signed_headers
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
 from commands.remediations import propose
-from commands.sandbox import Stack
 from commands.settings import Settings
+from sandbox import Stack
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers
 from workers import fixes as fix_jobs
 from workers.runtime import Runtime, set_runtime
 
@@ -347,7 +347,7 @@ def test_audit_command_and_slash_command(
     import subprocess
     import sys
 
-    from bot.signing import slash_command_body
+    from sandbox.requests import slash_command_body
 
     from .helpers import REPO, clean_env
 

@@ -14,11 +14,11 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS, Enqueuer, connect
 from bot.server import create_web_app
-from bot.signing import signed_headers, slash_command_body
 from commands.settings import Settings
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers, slash_command_body
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from commands.sandbox import Stack, apply_scenario
+from sandbox import Stack, apply_scenario
 
 from .e2e import aws_env
 from .helpers import REPO, clean_env

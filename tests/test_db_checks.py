@@ -11,8 +11,8 @@ from commands.aws import ClientPool
 from commands.models import Report, Status
 from commands.registry import checks_for
 from commands.runner import make_context, run_runbook
-from commands.sandbox import Stack, apply_scenario
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario
 
 from .helpers import fail_call
 
@@ -124,7 +124,7 @@ def test_security_groups_resolved_without_terraform_outputs(
 
 
 def test_reader_endpoint_never_prints_the_secret(settings: Settings, stack: Stack) -> None:
-    from commands.sandbox import DB_PASSWORD
+    from sandbox import DB_PASSWORD
 
     apply_scenario("db-reader-endpoint", stack)
     report = _run(settings, stack)

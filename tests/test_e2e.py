@@ -10,9 +10,9 @@ import pytest
 import requests
 from redis import Redis
 
-from bot.fakeslack import FakeSlack
-from bot.signing import signed_headers, slash_command_body
-from commands.sandbox import Stack, apply_scenario
+from sandbox import Stack, apply_scenario
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers, slash_command_body
 
 from .e2e import aws_env
 from .helpers import clean_env, free_port, process, wait_http

@@ -16,10 +16,8 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE, Enqueuer
 from bot.server import create_web_app
-from bot.signing import signed_headers, slash_command_body
 from bot.slack_client import make_web_client
 from bot.triage import Triage
 from commands import environments, preflight
@@ -29,8 +27,10 @@ from commands.cli import main
 from commands.credentials import Sessions
 from commands.errors import ConfigError, UnknownEnvironment
 from commands.names import Names
-from commands.sandbox import Stack, apply_scenario, seed
 from commands.settings import Settings, get_settings
+from sandbox import Stack, apply_scenario, seed
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers, slash_command_body
 from workers import jobs
 from workers.runtime import Runtime, set_runtime
 

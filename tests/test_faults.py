@@ -23,14 +23,14 @@ from rq import Queue, SimpleWorker
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE, Enqueuer
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
 from commands.registry import runbook_names
 from commands.runner import make_context, run_runbooks
-from commands.sandbox import Stack, apply_scenario
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario
+from sandbox.fakeslack import FakeSlack
 from workers import jobs
 from workers.runtime import Runtime, set_runtime
 
@@ -281,7 +281,7 @@ def test_redis_restarted_mid_run(
     whether Redis is back before the run in flight ends or only after (when RQ's work loop,
     failing its heartbeat, quits and the worker process starts it again)."""
     from bot.server import create_web_app
-    from bot.signing import signed_headers, slash_command_body
+    from sandbox.requests import signed_headers, slash_command_body
 
     port = free_port()
     cmd = [

@@ -11,8 +11,8 @@ from commands.aws import ClientPool
 from commands.fixes import FIXES, FixContext, FixRefused, run_fix
 from commands.remediations import CATALOGUE
 from commands.runner import make_context, run_runbooks
-from commands.sandbox import Stack, apply_scenario
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario
 
 
 def _ctx(dry_run: bool = False) -> FixContext:

@@ -16,17 +16,18 @@ from pydantic import SecretStr
 from redis import Redis
 
 from bot import timeline
-from bot.fakeslack import FakeSlack
 from bot.slack_client import make_web_client
 from commands import graphs
 from commands.alarm import Alarm
 from commands.aws import AwsCaller, ClientPool
 from commands.cli import main
 from commands.runner import make_context
-from commands.sandbox import Stack, apply_scenario, put_metrics
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario
+from sandbox.demo import run_demo
+from sandbox.fakeslack import FakeSlack
+from sandbox.metrics import put_metrics
 from workers import jobs
-from workers.demo import run_demo
 from workers.runtime import Runtime, set_runtime
 
 RED = (0xD6, 0x27, 0x28)

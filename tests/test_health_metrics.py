@@ -12,11 +12,11 @@ import requests
 from pydantic import SecretStr
 from redis import Redis
 
-from bot.fakeslack import FakeSlack
 from bot.queue import Enqueuer, connect
 from bot.server import create_web_app
-from bot.signing import signed_headers, slash_command_body
 from commands.settings import Settings
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import signed_headers, slash_command_body
 from workers.health import serve_health
 
 from .helpers import REPO, clean_env, free_port, process, wait_http

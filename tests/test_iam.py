@@ -12,9 +12,9 @@ from commands.iam import (
     fix_actions,
     fixes_policy,
     policy_actions,
-    record_runbook_calls,
     recorded_actions,
 )
+from sandbox.iam_record import record_runbook_calls
 
 from .helpers import REPO
 

@@ -9,11 +9,11 @@ import boto3
 import pytest
 from pydantic import SecretStr
 
-from bot.fakeslack import FakeSlack
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
-from commands.sandbox import Stack, apply_scenario
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario
+from sandbox.fakeslack import FakeSlack
 from workers import jobs
 from workers.runtime import Runtime, set_runtime
 

@@ -17,10 +17,10 @@ from rq import Queue
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
-from bot.signing import chatbot_alarm_event, signed_headers, slash_command_body
-from commands.sandbox import Stack, apply_scenario
+from sandbox import Stack, apply_scenario
+from sandbox.fakeslack import FakeSlack
+from sandbox.requests import chatbot_alarm_event, signed_headers, slash_command_body
 
 from .e2e import aws_env
 from .helpers import clean_env, free_port, process, slack_env, wait_http

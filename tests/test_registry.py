@@ -5,6 +5,7 @@ import pkgutil
 import re
 
 import commands.runbooks as runbooks
+from commands import areas
 from commands.registry import all_checks, checks_for, runbook_names
 from commands.remediations import CATALOGUE
 
@@ -35,15 +36,39 @@ FIXES = {
 }
 
 
-def test_every_runbook_module_registers_checks() -> None:
+def test_every_area_package_declares_its_area_and_registers_checks() -> None:
     checks = all_checks()
-    for info in pkgutil.iter_modules(runbooks.__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"commands.runbooks.{info.name}").__name__
-        assert any(spec.module == module for spec in checks.values()), (
-            f"{module} registered no check"
+    declared = areas.discover()
+    packages = [i.name for i in pkgutil.iter_modules(runbooks.__path__) if i.ispkg]
+    assert sorted(packages) == sorted(declared)
+    for name in packages:
+        module = importlib.import_module(f"commands.runbooks.{name}")
+        assert module.AREA is declared[name] and declared[name].module == module.__name__
+        assert any(spec.module == f"{module.__name__}.checks" for spec in checks.values()), (
+            f"{module.__name__}.checks registered no check"
         )
+        assert declared[name].services, f"{name} declares no AWS service"
+
+
+def test_causal_links_and_routes_name_known_checks_and_areas() -> None:
+    known = set(all_checks())
+    for link in areas.links():
+        assert link.cause in known, f"link from unknown check {link.cause}"
+        assert link.effect in known, f"link {link.cause} → unknown check {link.effect}"
+        assert link.cause.split(".")[0] in areas.names()
+    for route in areas.default_routes():
+        assert route.runbooks and set(route.runbooks) <= set(areas.names()), route
+
+
+def test_an_unknown_area_or_link_is_refused_where_it_is_declared() -> None:
+    import pytest
+
+    from commands.registry import check
+
+    with pytest.raises(ValueError, match="undeclared area"):
+        check("nosuch.thing", title="x")
+    with pytest.raises(ValueError, match="undeclared area"):
+        check("db.thing", title="x", also_in=("nosuch",))
 
 
 def test_db_runbook_has_every_design_check() -> None:

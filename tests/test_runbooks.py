@@ -13,8 +13,8 @@ from commands.fargate import next_size, valid
 from commands.models import Report, Status
 from commands.registry import runbook_names, services_for
 from commands.runner import make_context, run_runbooks
-from commands.sandbox import SCENARIOS, Stack, apply_scenario
 from commands.settings import Settings
+from sandbox import Stack, apply_scenario, discover
 
 # scenario → the checks it must fail (F) or warn about (W)
 EXPECT: dict[str, dict[str, str]] = {
@@ -83,7 +83,9 @@ def _assert_declared_services(
         used = {call.split(".", 1)[0] for call in ctx.aws.calls}
         assert used, name
         undeclared = used - set(services_for([name]))
-        assert not undeclared, f"runbook {name} calls {undeclared}: add them to aws_services()"
+        assert not undeclared, (
+            f"runbook {name} calls {undeclared}: add them to the services its area declares"
+        )
 
 
 def _findings(reports: list[Report]) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def _findings(reports: list[Report]) -> dict[str, Any]:
 
 
 def test_every_scenario_is_covered() -> None:
-    assert set(EXPECT) == set(SCENARIOS) - {"healthy"}
+    assert set(EXPECT) == set(discover()) - {"healthy"}
 
 
 def test_healthy_stack_has_no_false_positive(settings: Settings, stack: Stack) -> None:
@@ -128,7 +130,7 @@ def test_scenario_fails_the_right_checks(settings: Settings, stack: Stack, scena
         assert f.evidence, check_id
     unexpected_errors = [f.check for f in findings.values() if f.status is Status.ERROR]
     assert not unexpected_errors
-    area = SCENARIOS[scenario].area
+    area = discover()[scenario].area
     _assert_declared_services(settings, stack.outputs, runbook_names() if area == "all" else [area])
 
 

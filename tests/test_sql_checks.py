@@ -14,8 +14,8 @@ import pytest
 from commands.aws import ClientPool
 from commands.models import Status
 from commands.runner import make_context, run_runbook
-from commands.sandbox import Stack
 from commands.settings import Settings
+from sandbox import Stack
 
 DIAG_SECRET = "omnirapeutic/production/db-diagnostics"
 PASSWORD = "diag-pw-Zq81"  # trust auth ignores it; it must never appear in a finding

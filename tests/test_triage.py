@@ -12,13 +12,13 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from bot.fakeslack import FakeSlack
 from bot.pacing import Pacer
 from bot.queue import DIAGNOSTICS_QUEUE, Enqueuer
 from bot.slack_client import make_web_client
 from bot.triage import Triage
 from commands.alarm import Alarm
 from commands.settings import Settings
+from sandbox.fakeslack import FakeSlack
 
 
 @pytest.fixture

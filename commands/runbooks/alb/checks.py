@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..context import CheckContext
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("alb", "elbv2", "ecs", "cloudwatch", "ec2")
+from ...context import CheckContext
+from ...models import Finding, Status
+from ...registry import check
 
 
 def _target_health(ctx: CheckContext) -> list[dict[str, Any]]:

@@ -6,11 +6,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from ..context import CheckContext
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("waf", "wafv2", "cloudwatch")
+from ...context import CheckContext
+from ...models import Finding, Status
+from ...registry import check
 
 SPIKE_FACTOR = 5.0
 SPIKE_MIN = 50

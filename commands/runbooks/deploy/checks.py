@@ -6,12 +6,10 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..context import CheckContext
-from ..errors import AwsCallError
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("deploy", "ecs", "dynamodb")
+from ...context import CheckContext
+from ...errors import AwsCallError
+from ...models import Finding, Status
+from ...registry import check
 
 STALE_AFTER = timedelta(minutes=15)
 

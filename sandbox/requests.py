@@ -1,4 +1,8 @@
-"""Signing requests exactly as Slack does (for the demo, the tests and the benchmarks)."""
+"""Requests as Slack (and the alarm integrations) send them, signed as Slack signs them.
+
+For the demo, the tests and the benchmarks; Omni's own verification is Bolt's and
+``bot.server``'s, never this module.
+"""
 
 from __future__ import annotations
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from ..context import CheckContext
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("perf", "cloudwatch", "ecs", "elbv2", "rds")
+from ...context import CheckContext
+from ...models import Finding, Status
+from ...registry import check
 
 
 @check("perf.target_response_time", title="ALB target response time")
@@ -83,7 +81,7 @@ def ecs_memory(ctx: CheckContext) -> Finding:
     avg = sum(float(p.get("Average", 0)) for p in recent) / len(recent)
     evidence = {"recent_5min_avg_pct": round(avg, 1)}
     if avg >= 90:
-        from .ecs import _increase_memory
+        from ..ecs.checks import _increase_memory
 
         fix = _increase_memory(ctx)
         return ctx.finding(

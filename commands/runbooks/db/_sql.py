@@ -8,12 +8,12 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..errors import CheckError
+from ...errors import CheckError
 
 if TYPE_CHECKING:
     import psycopg
 
-    from ..context import CheckContext
+    from ...context import CheckContext
 
 _QUERY_CHARS = 300
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import CheckContext
-from ..errors import AwsCallError
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("network", "ec2", "logs", "iam", "ecs")
+from ...context import CheckContext
+from ...errors import AwsCallError
+from ...models import Finding, Status
+from ...registry import check
 
 
 def _nat_gateways(ctx: CheckContext) -> list[dict[str, Any]]:

@@ -10,13 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..context import CheckContext
-from ..errors import AwsCallError, ResourceNotFound
-from ..fargate import next_size
-from ..models import Finding, Remediation, Status
-from ..registry import aws_services, check
-
-aws_services("ecs", "ecs", "iam", "logs", "cloudwatch", "ecr", "ec2")
+from ...context import CheckContext
+from ...errors import AwsCallError, ResourceNotFound
+from ...fargate import next_size
+from ...models import Finding, Remediation, Status
+from ...registry import check
 
 _BAD_EVENT = {
     "unable to place": re.compile(r"unable to place a task", re.I),

@@ -1,5 +1,7 @@
 """``omni demo``: the whole loop on a laptop, no Slack, no AWS, no Redis.
 
+``omni`` loads this module by name; it needs the ``demo`` extra.
+
 An in-process AWS emulator (moto) seeded with the guide's stack and one fault, the real Bolt
 app fed a signed ``/omni diagnose`` request, the real RQ worker code on fakeredis, and the Slack
 thread printed as a transcript.
@@ -74,15 +76,16 @@ def _raw_lines(message: dict[str, Any], indent: str) -> list[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from commands.sandbox import SCENARIOS
+    from .scenarios import discover
 
+    scenarios = discover()
     if getattr(args, "list", False):
-        width = max(len(n) for n in SCENARIOS)
-        for name in sorted(SCENARIOS):
-            s = SCENARIOS[name]
+        width = max(len(n) for n in scenarios)
+        for name in sorted(scenarios):
+            s = scenarios[name]
             print(f"{name:<{width}}  [{s.area}] {s.summary}")
         return 0
-    if args.scenario not in SCENARIOS:
+    if args.scenario not in scenarios:
         print(
             f"omni demo: unknown scenario {args.scenario!r}; see `omni demo --list`",
             file=sys.stderr,
@@ -91,14 +94,6 @@ def main(args: argparse.Namespace) -> int:
     return run_demo(args.scenario, out=sys.stdout)
 
 
-# The sandbox alarm that would fire for each area's scenarios (None: the on-call asks instead).
-ALARM_FOR_AREA = {
-    "db": "rds-connections-high",
-    "ecs": "ecs-memory-high",
-    "alb": "alb-5xx-high",
-    "perf": "alb-response-time-high",
-    "all": "alb-5xx-high",
-}
 CHANNEL, ONCALL, TEAMMATE = "C0INCIDENT", "U0ONCALL", "U0TEAMMATE"
 
 
@@ -124,21 +119,22 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
     from slack_bolt.request import BoltRequest
 
     from bot.app import create_app
-    from bot.fakeslack import FakeSlack
     from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE, Enqueuer
-    from bot.signing import (
+    from bot.slack_client import make_web_client
+    from commands.aws import ClientPool
+    from commands.names import Names
+    from commands.settings import Settings
+    from workers.runtime import Runtime, set_runtime
+
+    from .fakeslack import FakeSlack
+    from .requests import (
         block_actions_body,
         chatbot_alarm_event,
         signed_headers,
         slash_command_body,
     )
-    from bot.slack_client import make_web_client
-    from commands.aws import ClientPool
-    from commands.names import Names
-    from commands.sandbox import apply_scenario, seed
-    from commands.settings import Settings
-
-    from .runtime import Runtime, set_runtime
+    from .scenarios import apply_scenario
+    from .stack import seed
 
     owned = contextlib.nullcontext(slack) if slack is not None else FakeSlack()
     with mock_aws(), owned as slack, tempfile.TemporaryDirectory() as tmp:
@@ -203,7 +199,7 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
                     print(line, file=out)
                 print(file=out)
 
-        alarm = ALARM_FOR_AREA.get(scenario.area)
+        alarm = scenario.alarm
         if alarm:
             name = f"{stack.names.alarm_prefix}{alarm}"
             thread_ts = "1700000000.000100"

@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..context import CheckContext
-from ..errors import ResourceNotFound
-from ..models import Finding, Status
-from ..registry import aws_services, check
-
-aws_services("alarms", "cloudwatch", "sns")
+from ...context import CheckContext
+from ...errors import ResourceNotFound
+from ...models import Finding, Status
+from ...registry import check
 
 
 def _topic(ctx: CheckContext) -> str:

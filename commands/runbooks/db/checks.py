@@ -6,15 +6,12 @@ import json
 from typing import Any
 from urllib.parse import urlparse
 
-from ..context import CheckContext
-from ..errors import ResourceNotFound
-from ..models import Finding, Status
-from ..registry import aws_services, check
-from . import _sql
+from ...context import CheckContext
+from ...errors import ResourceNotFound
+from ...models import Finding, Status
+from ...registry import check
+from . import CONNECTIONS_PER_ACU, _sql
 
-aws_services("db", "rds", "secretsmanager", "cloudwatch", "ec2", "ecs")
-
-CONNECTIONS_PER_ACU = 90
 _AVAILABLE = "available"
 _TRANSIENT = {
     "starting",

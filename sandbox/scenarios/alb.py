@@ -1,0 +1,102 @@
+"""Load Balancer Problems (guide §2): unhealthy targets, security groups, timeouts."""
+
+from __future__ import annotations
+
+from ..metrics import replace_metric
+from ..moto_ext import backend
+from ..stack import Stack
+from . import scenario
+
+
+@scenario(
+    "alb-targets-unhealthy",
+    "Every target fails the health check with 502 (guide: All Targets Unhealthy).",
+    area="alb",
+    alarm="alb-5xx-high",
+)
+def _alb_unhealthy(stack: Stack) -> None:
+    from moto.elbv2.models import FakeHealthStatus
+
+    tg = backend("elbv2", stack).target_groups[stack.extra["target_group_arn"]]
+    tg.health_for = lambda target, ec2_backend: FakeHealthStatus(
+        target["Id"],
+        target.get("Port", tg.port),
+        tg.health_check_port,
+        "unhealthy",
+        "Target.ResponseCodeMismatch",
+        "Health checks failed with these codes: [502]",
+    )
+
+
+@scenario(
+    "alb-sg-missing",
+    "The ECS security group no longer admits the ALB (guide: Security Group Misconfiguration).",
+    area="alb",
+    alarm="alb-5xx-high",
+)
+def _alb_sg(stack: Stack) -> None:
+    ec2 = stack.client("ec2")
+    ec2.revoke_security_group_ingress(
+        GroupId=stack.outputs["ecs_security_group_id"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 3000,
+                "ToPort": 3000,
+                "UserIdGroupPairs": [{"GroupId": stack.outputs["alb_security_group_id"]}],
+            }
+        ],
+    )
+
+
+@scenario(
+    "alb-idle-timeout",
+    "Responses take almost the 60 s idle timeout (guide: Connection Timeout).",
+    area="alb",
+    alarm="alb-5xx-high",
+)
+def _alb_idle(stack: Stack) -> None:
+    replace_metric(
+        stack,
+        "AWS/ApplicationELB",
+        "TargetResponseTime",
+        {"LoadBalancer": stack.outputs["alb_arn_suffix"]},
+        [0.2] * 50 + [58.0] * 10,
+        "Seconds",
+    )
+
+
+@scenario(
+    "alb-no-igw",
+    "The internet gateway was detached from the VPC (guide: No Internet Gateway).",
+    area="alb",
+    alarm="alb-5xx-high",
+)
+def _alb_igw(stack: Stack) -> None:
+    ec2 = stack.client("ec2")
+    igw = ec2.describe_internet_gateways(
+        Filters=[{"Name": "attachment.vpc-id", "Values": [stack.outputs["vpc_id"]]}]
+    )["InternetGateways"][0]
+    ec2.detach_internet_gateway(
+        InternetGatewayId=igw["InternetGatewayId"], VpcId=stack.outputs["vpc_id"]
+    )
+
+
+@scenario(
+    "alb-listener-closed",
+    "The ALB security group no longer allows port 80 (guide: check security group allows inbound).",
+    area="alb",
+    alarm="alb-5xx-high",
+)
+def _alb_closed(stack: Stack) -> None:
+    stack.client("ec2").revoke_security_group_ingress(
+        GroupId=stack.outputs["alb_security_group_id"],
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
+        ],
+    )

@@ -1,0 +1,43 @@
+"""Networking Issues (guide §4): NAT gateways, routes, flow logs."""
+
+from __future__ import annotations
+
+from ..moto_ext import backend
+from ..stack import Stack
+from . import scenario
+
+
+@scenario(
+    "nat-failed",
+    "A NAT gateway failed; private routes point at it (guide: NAT Gateway Deleted or Failed).",
+    area="network",
+)
+def _nat_failed(stack: Stack) -> None:
+    ng = backend("ec2", stack).nat_gateways[stack.outputs["nat_gateway_ids"][0]]
+    ng.state = "failed"
+    ng.failure_code = "Gateway.NotAttached"
+    ng.failure_message = "Network vpc is not attached to any internet gateway"
+
+
+@scenario(
+    "route-blackhole",
+    "A private route table's default route is a blackhole (guide: Route Table Misconfiguration).",
+    area="network",
+)
+def _route_blackhole(stack: Stack) -> None:
+    table = backend("ec2", stack).route_tables[stack.extra["private_route_tables"][0]]
+    routes = table.routes.values() if isinstance(table.routes, dict) else table.routes
+    for route in routes:
+        if route.destination_cidr_block == "0.0.0.0/0":
+            route._omni_blackhole = True
+
+
+@scenario(
+    "flow-logs-failing",
+    "VPC flow logs stopped delivering (guide: VPC Flow Logs Not Capturing Traffic).",
+    area="network",
+)
+def _flow_logs(stack: Stack) -> None:
+    f = backend("ec2", stack).flow_logs[stack.extra["flow_log_ids"][0]]
+    f.deliver_logs_status = "FAILED"
+    f.deliver_logs_error_message = "Access error"
