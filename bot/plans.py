@@ -21,7 +21,6 @@ from redis import Redis, WatchError
 
 from commands.models import Remediation, Risk
 
-ROLE_FOR_RISK = {Risk.LOW: "operator", Risk.MEDIUM: "operator", Risk.HIGH: "admin"}
 KEEP_AFTER_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -76,24 +75,7 @@ class PlanStore:
         environment: str,
     ) -> Plan:
         now = time.time()
-        target = next(
-            (
-                str(v)
-                for k, v in r.params.items()
-                if k
-                in (
-                    "DBClusterIdentifier",
-                    "service",
-                    "LoadBalancerArn",
-                    "GroupId",
-                    "TopicArn",
-                    "Name",
-                    "IPSetName",
-                    "TableName",
-                )
-            ),
-            r.id,
-        )
+        target = r.target or r.id
         plan = Plan(
             id=secrets.token_hex(12),
             fix_id=r.id,
@@ -101,7 +83,7 @@ class PlanStore:
             params_hash=params_hash(dict(r.params)),
             target=target,
             risk=r.risk,
-            required_role=ROLE_FOR_RISK[r.risk],
+            required_role=r.role,
             check=check,
             finding=finding,
             channel=channel,

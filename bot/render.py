@@ -23,7 +23,6 @@ from slack_sdk.models.blocks import (
 
 from commands.analysis import RootCause
 from commands.models import Finding, Remediation, Report, Risk, Status
-from commands.remediations import describe_call, terraform_hint
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
@@ -129,7 +128,7 @@ def with_timeline_button(text: str) -> list[dict[str, Any]]:
 def fix_button(r: Remediation, ref: str, index: int, environment: str) -> ActionsBlock:
     confirm = ConfirmObject(
         title="Run this fix?",
-        text=truncate(f"In *{environment}*: {describe_call(r)} ({r.risk.value} risk).", 290),
+        text=truncate(f"In *{environment}*: {r.call} ({r.risk.value} risk).", 290),
         confirm="Run it",
         deny="Cancel",
     )
@@ -155,7 +154,8 @@ def finding_blocks(
         blocks.append(
             _section(
                 f":wrench: *Proposed fix* ({r.risk.value} risk, needs {approval}): {r.title}\n"
-                f"Call: `{describe_call(r)}`\nTerraform: {terraform_hint(r)}"
+                f"Call: `{r.call}`\nTerraform: {r.terraform}"
+                + (f"\n_{r.caveat}_" if r.caveat else "")
             )
         )
         ref = plan_ref(f, r) if plan_ref else None

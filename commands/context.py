@@ -13,7 +13,6 @@ from .aws import AwsCaller
 from .errors import AwsCallError, ResourceNotFound
 from .models import Finding, Remediation, Status
 from .names import Names
-from .remediations import propose
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,7 +56,12 @@ class CheckContext:
             remediations=remediations or [],
         )
 
-    propose = staticmethod(propose)
+    @staticmethod
+    def propose(fix_id: str, **params: Any) -> Remediation:
+        """A catalogued fix with its exact parameters (validated now: see commands.fixes)."""
+        from .fixes import propose
+
+        return propose(fix_id, **params)
 
     # -- terraform outputs -------------------------------------------------------------------
     def output(self, name: str) -> Any | None:

@@ -6,7 +6,8 @@ hook recording each API call; the recorded actions are data in the package
 (``recorded_actions.json``), so ``omni iam-policy`` needs no AWS emulator.  ``omni iam-policy
 --record`` (with the demo extra; :mod:`sandbox.iam_record`) records them again; a test records them and fails when the
 data file has drifted from the code.  Calls that accept resource-level permissions are scoped
-to the project's resources by ARN.  The fixes policy comes from the fix catalogue.
+to the project's resources by ARN.  The fixes policy comes from the fixes' declarations
+(their calls, with the resources and conditions each declares, and the reads they verify with).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-
-from .remediations import CATALOGUE
 
 RECORDED = Path(__file__).with_name("recorded_actions.json")
 
@@ -36,38 +35,32 @@ _SCOPED: dict[str, list[str]] = {
     "iam:GetRole": ["arn:aws:iam::*:role/{project}-*"],
     "s3:GetObject": ["arn:aws:s3:::*/*.tfstate"],
 }
-_FIX_SCOPED: dict[str, list[str]] = {
-    "rds:StartDBCluster": ["arn:aws:rds:*:*:cluster:{project}-*"],
-    "rds:ModifyDBCluster": ["arn:aws:rds:*:*:cluster:{project}-*"],
-    "ecs:UpdateService": ["arn:aws:ecs:*:*:service/{project}-*/{project}-*"],
-    "elasticloadbalancing:ModifyLoadBalancerAttributes": [
-        "arn:aws:elasticloadbalancing:*:*:loadbalancer/app/{project}-*"
-    ],
-    "sns:Publish": ["arn:aws:sns:*:*:{project}-*"],
-    "cloudwatch:EnableAlarmActions": ["arn:aws:cloudwatch:*:*:alarm:{project}-*"],
-    "cloudwatch:DisableAlarmActions": ["arn:aws:cloudwatch:*:*:alarm:{project}-*"],
-    "wafv2:UpdateIPSet": ["arn:aws:wafv2:*:*:regional/ipset/{project}-*/*"],
-    "wafv2:UpdateWebACL": [
-        "arn:aws:wafv2:*:*:regional/webacl/{project}-*/*",
-        "arn:aws:wafv2:*:*:regional/managedruleset/*/*",
-        "arn:aws:wafv2:*:*:regional/ipset/{project}-*/*",
-    ],
-    "dynamodb:DeleteItem": ["arn:aws:dynamodb:*:*:table/{project}-terraform-locks"],
-    "iam:PassRole": ["arn:aws:iam::*:role/{project}-*"],
-}
-# The fix catalogue names botocore's service ids; IAM uses these prefixes.
-_IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
-READ_ONLY = re.compile(r":(Describe|Get|List|Scan|Filter|Query)")
+READ_ONLY = re.compile(r":(Describe|Get|List|Scan|Filter|Query|Lookup)")
+
+
+def fix_grants() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Every action the fixes take or read with → (resources, condition as JSON), from their
+    declarations; an action declared by several fixes gets the union of their resources."""
+    from .fixes import catalogue
+
+    grants: dict[str, tuple[tuple[str, ...], str]] = {}
+    for spec in catalogue().values():
+        for call in spec.calls:
+            resources, condition = grants.get(call.action, ((), ""))
+            merged = tuple(dict.fromkeys((*resources, *call.resources)))
+            if "*" in merged:
+                merged = ("*",)
+            grants[call.action] = (
+                merged,
+                condition or json.dumps(call.condition or {}, sort_keys=True),
+            )
+        for action in spec.reads:
+            grants.setdefault(action, (("*",), "{}"))
+    return grants
 
 
 def fix_actions() -> set[str]:
-    actions = set()
-    for spec in CATALOGUE.values():
-        for service, op in re.findall(r"([a-z0-9]+):([A-Z][A-Za-z]+)", spec.api):
-            actions.add(f"{_IAM_PREFIX.get(service, service)}:{op}")
-    if "ecs:RegisterTaskDefinition" in actions:
-        actions |= {"iam:PassRole", "ecs:DescribeTaskDefinition"}
-    return actions
+    return set(fix_grants())
 
 
 def _statements(
@@ -103,10 +96,28 @@ def diagnostics_policy(actions: set[str], project: str) -> dict[str, Any]:
 
 
 def fixes_policy(project: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": _statements(fix_actions(), _FIX_SCOPED, project, "OmniFixes"),
-    }
+    grants = fix_grants()
+    statements = []
+    anywhere = sorted(a for a, (res, cond) in grants.items() if res == ("*",) and cond == "{}")
+    if anywhere:
+        statements.append(
+            {"Sid": "OmniFixesAnywhere", "Effect": "Allow", "Action": anywhere, "Resource": "*"}
+        )
+    grouped: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    for action, (resources, condition) in sorted(grants.items()):
+        if action not in anywhere:
+            grouped.setdefault((resources, condition), []).append(action)
+    for i, ((resources, condition), actions) in enumerate(sorted(grouped.items())):
+        statement: dict[str, Any] = {
+            "Sid": f"OmniFixesScoped{i}",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": [r.format(project=project) for r in resources],
+        }
+        if condition != "{}":
+            statement["Condition"] = json.loads(condition.replace("{project}", project))
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def policy_actions(policy: dict[str, Any]) -> set[str]:

@@ -31,7 +31,9 @@ class Risk(StrEnum):
 
 
 class Remediation(BaseModel):
-    """A fix a finding proposes: the remediation id and the exact parameters it would run with."""
+    """A fix a finding proposes: its id, the exact parameters it would run with, and what its
+    declaration derives from them (target, approving role, the call's preview, the Terraform
+    change, a caveat), so whoever shows or approves it needs no fix code."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -39,6 +41,11 @@ class Remediation(BaseModel):
     title: str
     risk: Risk
     params: dict[str, Any]
+    target: str = ""
+    role: str = "operator"
+    call: str = ""
+    terraform: str = ""
+    caveat: str = ""
 
 
 class Finding(BaseModel):

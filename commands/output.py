@@ -7,7 +7,6 @@ from typing import Any
 
 from .analysis import root_cause
 from .models import Report, Status
-from .remediations import describe_call, terraform_hint
 
 _COLOUR = {
     Status.OK: "\033[32m",
@@ -66,7 +65,9 @@ def to_text(reports: list[Report], *, colour: bool) -> str:
                     lines.append(f"            {key}: {_value(value)}")
             for r in f.remediations:
                 lines.append(f"            fix ({r.risk.value} risk): {r.title}")
-                lines.append(f"              call: {describe_call(r)}")
-                lines.append(f"              terraform: {terraform_hint(r)}")
+                lines.append(f"              call: {r.call}")
+                lines.append(f"              terraform: {r.terraform}")
+                if r.caveat:
+                    lines.append(f"              note: {r.caveat}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

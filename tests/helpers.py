@@ -134,3 +134,22 @@ def slack_env(
         "SLACK_SIGNING_SECRET": secret,
         **extra,
     }
+
+
+def any_plan_of(fix_id: str, **params: Any) -> Any:
+    """A proposal of ``fix_id`` with made-up parameters (``propose`` would validate them): for
+    tests about who may click, where the parameters do not matter."""
+    from commands.fixes import catalogue
+    from commands.models import Remediation
+
+    spec = catalogue()[fix_id]
+    return Remediation(
+        id=fix_id,
+        title=spec.title,
+        risk=spec.risk,
+        params=params,
+        target=str(next(iter(params.values()), fix_id)),
+        role=spec.role,
+        call=spec.preview(params),
+        terraform=spec.terraform,
+    )

@@ -23,12 +23,12 @@ from redis import Redis
 from bot.plans import PlanStore, plan_key
 from bot.server import create_web_app
 from bot.sns import CertificateStore
-from commands.remediations import CATALOGUE, propose
+from commands.fixes import catalogue, propose
 from commands.settings import Settings
 from sandbox.fakeslack import FakeSlack
 from sandbox.requests import block_actions_body, signed_headers, slash_command_body
 
-from .helpers import FIXTURES, slack_settings
+from .helpers import FIXTURES, any_plan_of, slack_settings
 
 SECRET = "abuse-signing-secret-77"
 TOKEN = "xoxb-abuse-token"
@@ -260,9 +260,9 @@ def test_a_viewer_is_refused_every_fix(
 ) -> None:
     store = _store(redis_url, settings)
     plans = []
-    for i, fix_id in enumerate(sorted(CATALOGUE)):
+    for i, fix_id in enumerate(sorted(catalogue())):
         plan = store.propose(
-            propose(fix_id, Target=f"t{i}"),
+            any_plan_of(fix_id, Target=f"t{i}"),
             check="x.y",
             finding="f",
             channel="C1",
@@ -271,9 +271,9 @@ def test_a_viewer_is_refused_every_fix(
         )
         plans.append(plan)
         _click(web, "U0VIEWER", f"remediate:{fix_id}:0", store.ref(plan))
-    said = _told(fake_slack, "U0VIEWER", len(CATALOGUE))
-    assert len(said) == len(CATALOGUE) == 13
-    for fix_id in CATALOGUE:
+    said = _told(fake_slack, "U0VIEWER", len(catalogue()))
+    assert len(said) == len(catalogue()) >= 13
+    for fix_id in catalogue():
         assert any(f"`{fix_id}`" in s and "you are a viewer. Nothing was done." in s for s in said)
     assert all(store.get(p.id).state == "proposed" for p in plans)  # type: ignore[union-attr]
     assert not Redis.from_url(redis_url).keys("rq:job:*")

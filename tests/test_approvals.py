@@ -22,13 +22,15 @@ from bot.queue import FIXES_QUEUE
 from bot.server import create_web_app
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
-from commands.remediations import propose
+from commands.fixes import propose
 from commands.settings import Settings
 from sandbox import Stack
 from sandbox.fakeslack import FakeSlack
 from sandbox.requests import signed_headers
 from workers import fixes as fix_jobs
 from workers.runtime import Runtime, set_runtime
+
+from .helpers import any_plan_of
 
 SECRET = "approvals-signing-secret"
 TOKEN = "xoxb-approvals"
@@ -189,11 +191,11 @@ def test_parameters_cannot_be_changed(
 def test_viewer_refused_for_every_fix_id(
     web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
 ) -> None:
-    from commands.remediations import CATALOGUE
+    from commands.fixes import catalogue
 
-    for n, fix_id in enumerate(sorted(CATALOGUE), start=1):
+    for n, fix_id in enumerate(sorted(catalogue()), start=1):
         plan = store.propose(
-            propose(fix_id, X=1),
+            any_plan_of(fix_id, X=1),
             check="c",
             finding="f",
             channel="C1",
@@ -208,7 +210,7 @@ def test_viewer_refused_for_every_fix_id(
     refusals = [
         f for _, f in Redis.from_url(redis_url).xrange("omni:audit") if f[b"event"] == b"refused"
     ]
-    assert len(refusals) == len(CATALOGUE)
+    assert len(refusals) == len(catalogue())
 
 
 def test_muted_alarms_are_reenabled_on_schedule(
@@ -241,10 +243,10 @@ def test_muted_alarms_are_reenabled_on_schedule(
         [job_id] = registry.get_job_ids()
         when = registry.get_scheduled_time(job_id).timestamp()
         assert started + 30 * 60 - 5 <= when <= time.time() + 30 * 60 + 5
-        assert fix_jobs.reenable_alarms(plan.id, [name])["after"] == {
-            "ActionsEnabled": {name: True}
-        }
-        assert any("re-enabled" in c.text for c in fake_slack.find("chat.postMessage"))
+        job = Queue(FIXES_QUEUE, connection=redis, serializer=JSONSerializer).fetch_job(job_id)
+        assert job is not None and job.func_name == "workers.fixes.run_follow_up"
+        assert fix_jobs.run_follow_up(**job.kwargs)["after"] == {"ActionsEnabled": {name: True}}
+        assert any("Alarm actions enabled" in c.text for c in fake_slack.find("chat.postMessage"))
         assert (
             fix_jobs.run_fix(plan.id, "U0OP1")["ran"] is False
         )  # a duplicate job never runs twice

@@ -40,14 +40,17 @@ def test_diagnose_db_json_on_a_broken_stack(served_stack: Stack) -> None:
     )
     status = next(f for f in report["findings"] if f["check"] == "db.cluster_status")
     assert status["status"] == "fail" and status["evidence"]["Status"] == "stopped"
-    assert status["remediations"] == [
-        {
-            "id": "rds.start_cluster",
-            "title": "Start the Aurora cluster",
-            "risk": "low",
-            "params": {"DBClusterIdentifier": "omnirapeutic-production"},
-        }
-    ]
+    [fix] = status["remediations"]
+    assert {k: fix[k] for k in ("id", "title", "risk", "params", "target", "role")} == {
+        "id": "rds.start_cluster",
+        "title": "Start the Aurora cluster",
+        "risk": "low",
+        "params": {"DBClusterIdentifier": "omnirapeutic-production"},
+        "target": "omnirapeutic-production",
+        "role": "operator",
+    }
+    assert fix["call"] == 'rds:StartDBCluster {"DBClusterIdentifier": "omnirapeutic-production"}'
+    assert "terraform" in fix and "caveat" in fix
 
 
 def test_diagnose_db_text_on_a_healthy_stack(served_stack: Stack) -> None:

@@ -474,7 +474,7 @@ def test_a_fix_in_staging_runs_in_stagings_account_as_the_approver(
     """Production's stopped cluster stays stopped: staging's fix ran in 222… / eu-west-1, with
     staging's role (it has no fix role of its own), and production's fix role never came up."""
     from bot.plans import PlanStore, plan_key
-    from commands.remediations import propose
+    from commands.fixes import propose
     from workers import fixes as fix_jobs
 
     for stack in two_stacks.values():

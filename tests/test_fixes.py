@@ -8,8 +8,7 @@ import boto3
 import pytest
 
 from commands.aws import ClientPool
-from commands.fixes import FIXES, FixContext, FixRefused, run_fix
-from commands.remediations import CATALOGUE
+from commands.fixes import FixContext, FixRefused, FollowUp, catalogue, run_fix
 from commands.runner import make_context, run_runbooks
 from commands.settings import Settings
 from sandbox import Stack, apply_scenario
@@ -38,8 +37,20 @@ def _proposed(settings: Settings, stack: Stack, scenario: str, fix_id: str) -> d
     raise AssertionError(f"{scenario} proposed no {fix_id}")
 
 
-def test_every_catalogued_fix_is_implemented() -> None:
-    assert set(FIXES) == set(CATALOGUE)
+def test_every_fix_module_declares_fixes_with_their_target_and_calls() -> None:
+    import importlib
+    import pkgutil
+
+    import commands.fixes as package
+
+    fixes = catalogue()
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"commands.fixes.{info.name}").__name__
+        assert any(spec.module == module for spec in fixes.values()), f"{module} declares no fix"
+    for spec in fixes.values():
+        assert spec.calls and spec.terraform and spec.role in ("operator", "admin"), spec.id
 
 
 def test_start_cluster(settings: Settings, stack: Stack) -> None:
@@ -126,7 +137,12 @@ def test_alarm_actions_mute_and_enable(stack: Stack) -> None:
     assert muted.before == {"ActionsEnabled": {name: True}} and muted.after == {
         "ActionsEnabled": {name: False}
     }
-    assert muted.follow_up == {"reenable_after_minutes": 30, "alarm_names": [name]}
+    assert muted.follow_up == FollowUp(
+        "cloudwatch.enable_alarm_actions",
+        {"AlarmNames": [name]},
+        30,
+        note="Alarm actions will be re-enabled automatically in 30 minutes.",
+    )
     enabled = run_fix("cloudwatch.enable_alarm_actions", {"AlarmNames": [name]}, _ctx())
     assert enabled.after == {"ActionsEnabled": {name: True}}
 

@@ -260,7 +260,7 @@ def test_timeline_records_refusals_and_the_recovery(redis_url: str, fake_slack: 
     from bot.plans import PlanStore, plan_key
     from bot.queue import Enqueuer
     from bot.triage import Triage
-    from commands.remediations import propose
+    from commands.fixes import propose
 
     s = Settings(
         slack_bot_token=SecretStr("xoxb-tl"),

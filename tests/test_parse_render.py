@@ -8,8 +8,8 @@ from slack_sdk.models.blocks import Block
 
 from bot import render
 from bot.parse import AREAS, parse
+from commands.fixes import propose
 from commands.models import Finding, Report, Status
-from commands.remediations import propose
 
 
 def test_diagnose_forms() -> None:

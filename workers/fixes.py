@@ -12,7 +12,7 @@ from bot import metrics, render
 from bot.plans import params_hash
 from commands import logs
 from commands.errors import AwsCallError
-from commands.fixes import FixContext, FixRefused
+from commands.fixes import FixContext, FixRefused, FollowUp
 from commands.fixes import run_fix as execute
 from commands.registry import all_checks
 from commands.runner import make_context, run_check
@@ -88,11 +88,9 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     post(
         render.fix_outcome_text(plan.fix_id, result.summary, result.before, result.after, approver)
     )
-    if result.follow_up.get("reenable_after_minutes"):
-        _schedule_reenable(rt, plan.id, {**result.follow_up, "environment": plan.environment})
-        post(
-            f":alarm_clock: Alarm actions will be re-enabled automatically in {result.follow_up['reenable_after_minutes']} minutes."
-        )
+    if result.follow_up is not None:
+        _schedule_follow_up(rt, plan.id, plan.environment, result.follow_up)
+        post(f":alarm_clock: {result.follow_up.note}")
     verdict = _verify(rt, plan.check, plan.environment)
     plans.transition(plan_id, {"running"}, "succeeded", outcome=verdict)
     audit.record("verified", user=approver, plan=plan, outcome=verdict)
@@ -120,7 +118,7 @@ def _verify(rt: Runtime, check_id: str, environment: str) -> str:
     return f"`{check_id}` is now *{finding.status.value}*: {finding.title}"
 
 
-def _schedule_reenable(rt: Runtime, plan_id: str, follow_up: dict[str, Any]) -> None:
+def _schedule_follow_up(rt: Runtime, plan_id: str, environment: str, follow_up: FollowUp) -> None:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
@@ -128,41 +126,41 @@ def _schedule_reenable(rt: Runtime, plan_id: str, follow_up: dict[str, Any]) -> 
 
     queue = Queue(FIXES_QUEUE, connection=rt.redis, serializer=JSONSerializer)
     queue.enqueue_in(
-        timedelta(minutes=float(follow_up["reenable_after_minutes"])),
-        "workers.fixes.reenable_alarms",
+        timedelta(minutes=float(follow_up.after_minutes)),
+        "workers.fixes.run_follow_up",
         kwargs={
             "plan_id": plan_id,
-            "alarm_names": follow_up["alarm_names"],
-            "environment": follow_up.get("environment"),
+            "fix_id": follow_up.fix,
+            "params": follow_up.params,
+            "environment": environment,
         },
-        job_id=f"reenable-{plan_id}",
+        job_id=f"follow-up-{plan_id}",
     )
 
 
-def reenable_alarms(
-    plan_id: str, alarm_names: list[str], environment: str | None = None
+def run_follow_up(
+    plan_id: str, fix_id: str, params: dict[str, Any], environment: str | None = None
 ) -> dict[str, Any]:
-    """RQ's scheduler runs this when a mute expires."""
+    """RQ's scheduler runs this when a fix's follow-up is due (a mute ends)."""
     rt = get_runtime()
     plan = rt.plans.get(plan_id) if rt.plans else None
     env = rt.settings.for_environment(environment or (plan.environment if plan else None))
     # idempotent, so the environment's retrying clients (its fix role when it has one)
     pool = rt.fix_pool_for(env, "omni-scheduler") if env.fix_role_arn else rt.pool_for(env)
-    ctx = FixContext(pool, env.region)
-    result = execute("cloudwatch.enable_alarm_actions", {"AlarmNames": alarm_names}, ctx)
+    result = execute(fix_id, params, FixContext(pool, env.region))
     if rt.audit is not None:
         rt.audit.record(
             "executed",
             user="omni-scheduler",
             plan=plan,
-            outcome="alarm actions re-enabled on schedule",
-            fix="cloudwatch.enable_alarm_actions",
+            outcome=f"follow-up on schedule: {result.summary}",
+            fix=fix_id,
         )
     if plan is not None:
         rt.slack.chat_postMessage(
             channel=plan.channel,
             thread_ts=plan.thread_ts,
-            text=f":bell: Mute over: alarm actions re-enabled for {', '.join(alarm_names)}.",
+            text=f":bell: Scheduled follow-up of `{plan.fix_id}`: {result.summary}.",
         )
     return {"after": result.after}
 
