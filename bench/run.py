@@ -866,7 +866,8 @@ def bench_scale_out(jobs: int = 40) -> dict[str, Any]:
                 queue.enqueue(
                     RUN_DIAGNOSIS,
                     kwargs={
-                        "request": {
+                        "job": {
+                            "kind": "diagnose",
                             "area": "db",
                             "environment": "production",
                             "channel": f"CS{i}",

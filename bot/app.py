@@ -20,14 +20,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from commands import environments, logs
-from commands.alarm import from_slack_event
 from commands.errors import UnknownEnvironment
 from commands.models import Risk
 from commands.settings import Settings
+from commands.sources.slack import SlackSource, is_alarm_source
 
-from . import metrics, render, timeline
+from . import keys, metrics, render, timeline
 from .audit import Audit
-from .parse import AREAS, parse
+from .jobs import DiagnoseJob
+from .parse import areas, parse
 from .plans import PlanStore, plan_key
 from .queue import Enqueuer, QueueUnavailable, connect
 from .roles import Roles
@@ -114,7 +115,7 @@ def register_commands(app: App, deps: Deps) -> None:
         if cmd.kind == "audit":
             return {"response_type": "ephemeral", "text": _audit_listing()}
         if cmd.kind != "diagnose" or cmd.area is None:
-            text, blocks = render.help_blocks(cmd.problem, list(AREAS))
+            text, blocks = render.help_blocks(cmd.problem, areas())
             return {"text": text, "blocks": blocks, "response_type": "ephemeral"}
         channel, user = command.get("channel_id", ""), command.get("user_id", "")
         try:
@@ -125,17 +126,17 @@ def register_commands(app: App, deps: Deps) -> None:
                 "text": f":grey_question: No environment `{exc.name}` here. Known: "
                 + ", ".join(f"`{n}`" for n in exc.known),
             }
-        request = {
-            "area": cmd.area,
-            "environment": environment,
-            "channel": channel,
-            "thread_ts": None,  # the worker posts the root and threads the findings under it
-            "user": user,
-            "request_id": command.get("trigger_id"),
-            "response_url": command.get("response_url"),
-        }
+        job = DiagnoseJob(
+            area=cmd.area,
+            environment=environment,
+            channel=channel,
+            thread_ts=None,  # the worker posts the root and threads the findings under it
+            user=user,
+            request_id=command.get("trigger_id"),
+            response_url=command.get("response_url"),
+        )
         try:
-            deps.enqueuer.diagnose(request)
+            deps.enqueuer.diagnose(job)
         except QueueUnavailable:
             return {
                 "response_type": "ephemeral",
@@ -173,22 +174,10 @@ _IGNORED_SUBTYPES = {
 }
 
 
-def is_alarm_source(event: dict[str, Any], settings: Settings) -> bool:
-    """Posts by the configured integrations; with none configured, any app or bot post."""
-    ids = {
-        event.get("bot_id"),
-        event.get("app_id"),
-        (event.get("bot_profile") or {}).get("app_id"),
-        (event.get("bot_profile") or {}).get("id"),
-        event.get("username"),
-    } - {None}
-    if settings.alarm_sources:
-        return bool(ids & set(settings.alarm_sources))
-    return bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
-
-
 def register_alarm_listener(app: App, deps: Deps) -> None:
     """Alarm posts in the channels Omni is in get their triage in their own thread."""
+
+    source = SlackSource(deps.settings)
 
     def ack_event(ack: Ack) -> None:
         ack()
@@ -204,14 +193,14 @@ def register_alarm_listener(app: App, deps: Deps) -> None:
             return
         if event.get("bot_id") and event.get("bot_id") == context.get("bot_id"):
             return  # never triage our own posts (Bolt already drops them; belt and braces)
-        if not is_alarm_source(event, deps.settings):
+        if not is_alarm_source(event, deps.settings.alarm_sources):
             return
-        event_id = body.get("event_id")
+        event_id = source.dedup_key(body)
         redis = deps.enqueuer.redis
-        if event_id and not redis.set(f"omni:event:{event_id}", "1", nx=True, ex=3600):
+        if event_id and not redis.set(keys.event(event_id), "1", nx=True, ex=3600):
             logger.info("event %s already handled (Slack retry)", event_id)
             return
-        alarm = from_slack_event(event, deps.triage.catalog().keys())
+        alarm = source.parse(event, deps.triage.catalog().keys())
         if alarm is None:
             return
         ts = event.get("thread_ts") or event["ts"]

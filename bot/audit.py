@@ -17,8 +17,10 @@ from typing import Any
 from redis import Redis
 from slack_sdk import WebClient
 
+from . import keys
+
 logger = logging.getLogger(__name__)
-STREAM = "omni:audit"
+STREAM = keys.AUDIT
 
 
 class Audit:

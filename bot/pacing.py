@@ -17,6 +17,8 @@ from redis.exceptions import RedisError
 from slack_sdk import WebClient
 from slack_sdk.web import SlackResponse
 
+from . import keys
+
 logger = logging.getLogger(__name__)
 
 _RESERVE = """
@@ -43,9 +45,7 @@ class Pacer:
         now_ms = int(time.time() * 1000)
         if self._script is not None:
             try:
-                slot = int(
-                    self._script(keys=[f"omni:pace:{channel}"], args=[now_ms, self.interval_ms])
-                )
+                slot = int(self._script(keys=[keys.pace(channel)], args=[now_ms, self.interval_ms]))
                 return max(0.0, (slot - now_ms) / 1000)
             except RedisError as exc:
                 if not self._warned:

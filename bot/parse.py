@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-AREAS = ("ecs", "alb", "db", "network", "waf", "perf", "deploy", "alarms", "all")
+
+def areas() -> list[str]:
+    """What ``/omni diagnose`` takes: every declared area, and ``all``."""
+    from commands import areas as registry
+
+    return [*registry.names(), "all"]
+
+
 _ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -17,7 +24,7 @@ class Command:
     problem: str | None = None  # why we fell back to help
 
 
-def parse(text: str | None, known_areas: tuple[str, ...] = AREAS) -> Command:
+def parse(text: str | None, known_areas: list[str] | None = None) -> Command:
     words = (text or "").strip().lower().split()
     if not words or words[0] in {"help", "-h", "--help", "?"}:
         return Command("help")
@@ -28,7 +35,7 @@ def parse(text: str | None, known_areas: tuple[str, ...] = AREAS) -> Command:
         if not rest:
             return Command("help", problem="`diagnose` needs an area")
         area = rest[0]
-        if area not in known_areas:
+        if area not in (known_areas if known_areas is not None else areas()):
             return Command("help", problem=f"unknown area `{area[:40]}`")
         env = None
         if len(rest) >= 2:

@@ -21,6 +21,8 @@ from redis import Redis, WatchError
 
 from commands.models import Remediation, Risk
 
+from . import keys
+
 KEEP_AFTER_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -143,4 +145,4 @@ class PlanStore:
 
     @staticmethod
     def _key(plan_id: str) -> str:
-        return f"omni:plan:{plan_id}"
+        return keys.plan(plan_id)

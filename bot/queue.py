@@ -1,13 +1,13 @@
-"""Enqueueing work for the workers: RQ, JSON serializer, by dotted path.
+"""Enqueueing work for the workers: RQ, JSON serializer, jobs by dotted path (:mod:`bot.jobs`).
 
-The bot never imports ``workers``: jobs are named by their dotted path.
+The bot never imports ``workers``: a job names its function by dotted path and carries one
+argument, ``job``, the JSON of its model.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -16,14 +16,25 @@ from rq.serializers import JSONSerializer
 
 from commands.settings import Settings
 
+from .jobs import (
+    DIAGNOSTICS_QUEUE,
+    FIXES_QUEUE,
+    ON_FAILURE,
+    ON_FIX_FAILURE,
+    RECEIVE_ALARM,
+    RUN_DIAGNOSIS,
+    RUN_FIX,
+    RUN_TRIAGE,
+    AlarmJob,
+    DiagnoseJob,
+    FixJob,
+    Job,
+    TriageJob,
+)
+
 logger = logging.getLogger(__name__)
 
-DIAGNOSTICS_QUEUE = "omni-diagnostics"
-FIXES_QUEUE = "omni-fixes"
-RUN_DIAGNOSIS = "workers.jobs.run_diagnosis"
-RUN_TRIAGE = "workers.jobs.run_triage"
-RUN_FIX = "workers.fixes.run_fix"
-ON_FAILURE = "workers.jobs.on_job_failure"
+__all__ = ["DIAGNOSTICS_QUEUE", "FIXES_QUEUE", "Enqueuer", "QueueUnavailable", "connect"]
 
 
 class QueueUnavailable(Exception):
@@ -54,18 +65,17 @@ class Enqueuer:
         except RedisError:
             return False
 
-    def diagnose(self, request: dict[str, Any]) -> str:
-        description = f"diagnose {request.get('area')} for {request.get('user')}"
-        return self._enqueue_diagnostic(RUN_DIAGNOSIS, "diag", request, description)
+    def diagnose(self, job: DiagnoseJob) -> str:
+        return self._enqueue(RUN_DIAGNOSIS, "diag", job, f"diagnose {job.area} for {job.user}")
 
-    def triage(self, request: dict[str, Any]) -> str:
-        alarm = (request.get("alarm") or {}).get("name")
-        description = f"triage {','.join(request.get('runbooks', []))} for {alarm}"
-        return self._enqueue_diagnostic(RUN_TRIAGE, "triage", request, description)
+    def triage(self, job: TriageJob) -> str:
+        described = f"triage {','.join(job.runbooks)} for {job.alarm.name}"
+        return self._enqueue(RUN_TRIAGE, "triage", job, described)
 
-    def _enqueue_diagnostic(
-        self, func: str, prefix: str, request: dict[str, Any], description: str
-    ) -> str:
+    def alarm(self, job: AlarmJob) -> str:
+        return self._enqueue(RECEIVE_ALARM, "alarm", job, f"{job.source} alarm {job.alarm.name}")
+
+    def _enqueue(self, func: str, prefix: str, job: Job, description: str) -> str:
         """Read-only jobs: not retried (cheap to re-run; a retry would post twice); a failure
         tells the thread through the on_failure callback."""
         job_id = f"{prefix}-{uuid.uuid4().hex[:16]}"
@@ -75,7 +85,7 @@ class Enqueuer:
             with self.redis.pipeline() as pipe:
                 self.diagnostics.enqueue(
                     func,
-                    kwargs={"request": request},
+                    kwargs={"job": job.payload()},
                     job_id=job_id,
                     job_timeout=self.settings.job_timeout_s,
                     result_ttl=3600,
@@ -88,25 +98,21 @@ class Enqueuer:
         except RedisError as exc:
             logger.warning("enqueue failed: %s", type(exc).__name__)
             raise QueueUnavailable(str(exc)) from exc
-        logger.info(
-            "enqueued %s channel=%s thread=%s",
-            job_id,
-            request.get("channel"),
-            request.get("thread_ts"),
-        )
+        logger.info("enqueued %s %s", job_id, description)
         return job_id
 
     def fix(self, plan_id: str, approver: str) -> str:
         """Fixes have their own queue; the plan's state machine makes a second enqueue harmless."""
+        job = FixJob(plan_id=plan_id, approver=approver)
         try:
             self.fixes.enqueue(
                 RUN_FIX,
-                kwargs={"plan_id": plan_id, "approver": approver},
+                kwargs={"job": job.payload()},
                 job_id=f"fix-{plan_id}",
                 job_timeout=self.settings.job_timeout_s,
                 result_ttl=7 * 24 * 3600,
                 failure_ttl=7 * 24 * 3600,
-                on_failure=Callback("workers.fixes.on_fix_failure"),
+                on_failure=Callback(ON_FIX_FAILURE),
                 description=f"fix plan {plan_id} approved by {approver}",
             )
         except RedisError as exc:

@@ -14,6 +14,8 @@ from redis import Redis
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from . import keys
+
 logger = logging.getLogger(__name__)
 ORDER = {"viewer": 0, "operator": 1, "admin": 2}
 GROUP_CACHE_S = 60
@@ -36,7 +38,7 @@ class Roles:
         return ORDER[self.role_of(user)] >= ORDER[required]
 
     def _members(self, group: str) -> set[str]:
-        key = f"omni:usergroup:{group}"
+        key = keys.usergroup(group)
         cached = self.redis.get(key)
         if cached is not None:
             return set(json.loads(cached))

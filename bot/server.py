@@ -13,7 +13,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask, Response, request
@@ -23,14 +22,14 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from commands import logs
-from commands.alarm import Alarm, from_pagerduty_webhook, parse_any
 from commands.settings import Settings, get_settings
+from commands.sources import AlarmSource, Rejected, with_endpoints
+from commands.sources.cloudwatch import CertificateStore
 
-from . import metrics
+from . import keys, metrics
 from .app import create_app
-from .pagerduty import signature_ok
-from .queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
-from .sns import CertificateStore, SnsRejected, subscribe_url_ok, verify
+from .jobs import AlarmJob
+from .queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE, QueueUnavailable
 
 logger = logging.getLogger(__name__)
 audit_log = logging.getLogger("omni.audit")
@@ -54,9 +53,11 @@ def create_web_app(
         web,
         settings,
         deps,
-        bolt,
-        cert_store or CertificateStore(settings.sns_cert_dir),
-        fetch_subscribe_url or _visit,
+        with_endpoints(
+            settings,
+            cert_store=cert_store or CertificateStore(settings.sns_cert_dir),
+            visit=fetch_subscribe_url or _visit,
+        ),
     )
 
     signing = settings.slack_signing_secret
@@ -84,7 +85,7 @@ def create_web_app(
         if not valid:
             return _reject("slack", "signature", 401, "signature or timestamp invalid")
         try:
-            fresh = redis.set(f"omni:slack-sig:{signature}", "1", nx=True, ex=REPLAY_WINDOW_S)
+            fresh = redis.set(keys.slack_signature(signature), "1", nx=True, ex=REPLAY_WINDOW_S)
         except RedisError as exc:  # Redis away: the 5-minute timestamp window still holds
             logger.warning("replay check skipped: %s", type(exc).__name__)
             fresh = True
@@ -174,112 +175,44 @@ def _visit(url: str) -> None:
 
 
 def register_alarm_endpoints(
-    web: Flask,
-    settings: Settings,
-    deps: Any,
-    bolt: App,
-    store: CertificateStore,
-    visit: Callable[[str], Any],
+    web: Flask, settings: Settings, deps: Any, sources: dict[str, AlarmSource]
 ) -> None:
-    """``POST /sns`` (an SNS HTTPS subscription) and ``POST /pagerduty`` (v3 webhooks)."""
-    background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="omni-alarm")
+    """One POST endpoint per alarm source that Omni receives over HTTP (``/sns``,
+    ``/pagerduty``), all alike: verify, answer control messages, drop duplicates by the
+    source's signed key, read the alarm, and enqueue it on RQ, answered 202 at once.  The
+    worker posts the headline and runs the triage; a restart of this process loses nothing."""
     redis = deps.enqueuer.redis
 
-    def post_and_triage(alarm: Alarm, headline: str) -> None:
+    def receive(src: AlarmSource) -> tuple[dict[str, Any], int]:
+        body = request.get_data(cache=False)
         try:
-            if alarm.recovered:
-                deps.triage.handle(alarm, settings.alarm_channel or "", "")
-                return
-            if not settings.alarm_channel:
-                logger.warning("alarm %s received but OMNI_ALARM_CHANNEL is not set", alarm.name)
-                return
-            posted = bolt.client.chat_postMessage(channel=settings.alarm_channel, text=headline)
-            deps.triage.handle(alarm, settings.alarm_channel, str(posted["ts"]))
-        except Exception:
-            logger.exception("alarm %s could not be triaged", alarm.name)
-
-    @web.post("/sns")
-    def sns() -> tuple[dict[str, Any], int]:
-        try:
-            message = json.loads(request.get_data(cache=False) or b"{}")
-            if not isinstance(message, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            return _reject("sns", "malformed", 400, "body is not an SNS JSON message")
-        try:
-            verify(
-                message,
-                store,
-                max_age_s=settings.sns_max_age_s,
-                check_cert_dates=settings.sns_verify_cert_dates,
-            )
-        except SnsRejected as exc:
-            metrics.REJECTED.labels("sns", exc.reason).inc()
-            audit_log.warning(
-                "rejected sns message reason=%s topic=%s remote=%s",
-                exc,
-                message.get("TopicArn"),
-                request.remote_addr,
-            )
-            return {"error": f"rejected: {exc}"}, 403
-        kind, topic = message.get("Type"), message.get("TopicArn")
-        if kind == "SubscriptionConfirmation":
-            url = str(message.get("SubscribeURL") or message.get("SubscribeUrl") or "")
-            if topic not in settings.sns_topics or not subscribe_url_ok(url):
-                audit_log.warning(
-                    "refused sns subscription topic=%s (not in OMNI_SNS_TOPICS)", topic
-                )
-                return {"error": f"topic {topic} is not allowed (OMNI_SNS_TOPICS)"}, 403
-            visit(url)
-            logger.info("confirmed sns subscription to %s", topic)
-            return {"confirmed": topic}, 200
-        if kind != "Notification":
-            return {"ignored": kind}, 200
-        if not redis.set(f"omni:sns:{message.get('MessageId')}", "1", nx=True, ex=86400):
-            return {"duplicate": message.get("MessageId")}, 200
-        alarm = parse_any(message)
+            doc = src.verify(body, {k.lower(): v for k, v in request.headers.items()})
+            answer = src.control(doc)
+        except Rejected as exc:
+            return _reject(str(src.endpoint).strip("/"), exc.reason, exc.status, exc.detail)
+        if answer is not None:
+            return answer
+        delivery = src.dedup_key(doc)
+        if delivery and not redis.set(
+            keys.webhook_delivery(src.name, delivery), "1", nx=True, ex=86400
+        ):
+            return {"duplicate": delivery}, 200
+        alarm = src.parse(doc, deps.triage.catalog().keys())
         if alarm is None:
-            return {"ignored": "not a CloudWatch alarm"}, 200
-        headline = (
-            f":rotating_light: *{alarm.state}*: `{alarm.name}` in {alarm.region or '?'}"
-            f" (account {alarm.account or '?'}): {alarm.reason or ''}"
-        )[:2900]
-        background.submit(post_and_triage, alarm, headline)
-        return {"accepted": alarm.name}, 202
-
-    @web.post("/pagerduty")
-    def pagerduty() -> tuple[dict[str, Any], int]:
-        raw = request.get_data(cache=False)
-        secret = (
-            settings.pagerduty_webhook_secret.get_secret_value()
-            if settings.pagerduty_webhook_secret
-            else ""
+            return {"ignored": f"not an alarm Omni reads from {src.name}"}, 200
+        job = AlarmJob(
+            source=src.name, alarm=alarm, headline=src.headline(alarm, doc), delivery=delivery
         )
-        if not signature_ok(secret, raw, request.headers.get("X-PagerDuty-Signature")):
-            metrics.REJECTED.labels("pagerduty", "signature").inc()
-            audit_log.warning(
-                "rejected pagerduty webhook: bad or missing signature remote=%s",
-                request.remote_addr,
-            )
-            return {"error": "bad signature"}, 401
-        webhook_id = request.headers.get("X-Webhook-Id")
-        if webhook_id and not redis.set(f"omni:pd-webhook:{webhook_id}", "1", nx=True, ex=86400):
-            return {"duplicate": webhook_id}, 200
         try:
-            doc = json.loads(raw)
-        except ValueError:
-            return _reject("pagerduty", "malformed", 400, "body is not JSON")
-        event_type = str((doc.get("event") or {}).get("event_type", ""))
-        if event_type not in ("incident.triggered", "incident.resolved"):
-            return {"ignored": event_type}, 200
-        alarm = from_pagerduty_webhook(doc, deps.triage.catalog().keys())
-        data = (doc.get("event") or {}).get("data") or {}
-        headline = (
-            f":rotating_light: PagerDuty incident <{data.get('html_url')}|#{data.get('number')}> "
-            f"triggered: {data.get('title')} ({(data.get('service') or {}).get('summary')})"
-        )[:2900]
-        background.submit(post_and_triage, alarm, headline)
-        return {"accepted": alarm.incident_id}, 202
+            deps.enqueuer.alarm(job)
+        except QueueUnavailable:
+            if delivery:  # not accepted: let the sender's retry through
+                redis.delete(keys.webhook_delivery(src.name, delivery))
+            return {"error": "queue unavailable; retry later"}, 503
+        return {"accepted": alarm.identity}, 202
+
+    for path, src in sources.items():
+        web.add_url_rule(path, f"alarm_{src.name}", lambda src=src: receive(src), methods=["POST"])
 
 
 def _child_exit(server: Any, worker: Any) -> None:
@@ -319,7 +252,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, thread
 
 def main(args: argparse.Namespace) -> int:
     settings = get_settings()
-    logs.configure(settings, fmt=os.environ.get("OMNI_LOG_FORMAT", "json"))
+    logs.configure(settings, fmt=settings.log_format)
     settings.require_slack()
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -328,5 +261,12 @@ def main(args: argparse.Namespace) -> int:
         logger.info("starting in Socket Mode")
         SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
         return 0
-    logger.info("serving HTTP on %s:%s", args.host, args.port)
-    return _run_gunicorn(settings, args.host, args.port, args.workers, args.threads)
+    host, port = args.host or settings.host, args.port or settings.port
+    logger.info("serving HTTP on %s:%s", host, port)
+    return _run_gunicorn(
+        settings,
+        host,
+        port,
+        args.workers or settings.http_workers,
+        args.threads or settings.http_threads,
+    )

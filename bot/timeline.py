@@ -21,13 +21,15 @@ from typing import Any
 
 from redis import Redis
 
+from . import keys
+
 logger = logging.getLogger(__name__)
 TTL_S = 90 * 24 * 3600
 OMNI = "Omni"
 
 
 def key(channel: str, thread_ts: str) -> str:
-    return f"omni:timeline:{channel}:{thread_ts}"
+    return keys.timeline(channel, thread_ts)
 
 
 def record(

@@ -33,7 +33,8 @@ from commands.environments import AlarmEnvironment
 from commands.routing import route
 from commands.settings import Settings
 
-from . import render, timeline
+from . import keys, render, timeline
+from .jobs import TriageJob
 from .queue import Enqueuer
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Triage:
         if time.monotonic() - at < 60:
             return names
         try:
-            raw = self.redis.hgetall(f"omni:alarm-catalog:{env}")
+            raw = self.redis.hgetall(keys.alarm_catalog(env))
             names = {k.decode(): json.loads(v) for k, v in raw.items()}  # type: ignore[union-attr]
         except RedisError:
             return names
@@ -114,7 +115,7 @@ class Triage:
         if alarm.recovered:
             return self._recovered(alarm, identity)
         if not self.redis.set(
-            f"omni:alarm-seen:{identity}", ts, nx=True, ex=self.settings.alarm_dedup_s
+            keys.alarm_seen(identity), ts, nx=True, ex=self.settings.alarm_dedup_s
         ):
             return Outcome("duplicate", [], identity)
         runbooks = route(alarm, self._routes)
@@ -136,7 +137,7 @@ class Triage:
             return Outcome("unrouted", [])
         now = time.time()
         minute = int(now // 60)
-        storm_key = f"omni:storm:{channel}:{minute}"
+        storm_key = keys.storm_count(channel, minute)
         count = int(self.redis.incr(storm_key))
         self.redis.expire(storm_key, 180)
         window = int(now // self.settings.triage_window_s)
@@ -144,17 +145,17 @@ class Triage:
             rb
             for rb in runbooks
             if self.redis.set(
-                f"omni:run:{env}:{rb}:{window}", identity, nx=True, ex=self.settings.triage_window_s
+                keys.run_claim(env, rb, window), identity, nx=True, ex=self.settings.triage_window_s
             )
         ]
-        if count > self.settings.storm_threshold or self.redis.exists(_storm_thread(channel)):
+        if count > self.settings.storm_threshold or self.redis.exists(keys.storm_thread(channel)):
             return self._storm(alarm, env, channel, claimed)
         timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
         reply = self._post(
             channel, ts, _first_reply(alarm, runbooks, claimed), timeline_button=True
         )
         self.redis.hset(
-            f"omni:alarm-thread:{identity}",
+            keys.alarm_thread(identity),
             mapping={
                 "channel": channel,
                 "ts": ts,
@@ -163,14 +164,14 @@ class Triage:
                 "name": alarm.name or "",
             },
         )
-        self.redis.expire(f"omni:alarm-thread:{identity}", THREAD_TTL_S)
+        self.redis.expire(keys.alarm_thread(identity), THREAD_TTL_S)
         if claimed:
             self.enqueuer.triage(self._request(alarm, env, claimed, channel, ts, reply))
         return Outcome("triage", claimed, f"{len(runbooks) - len(claimed)} already running")
 
     def _storm(self, alarm: Alarm, env: str, channel: str, claimed: list[str]) -> Outcome:
-        thread_key = _storm_thread(channel)
-        if self.redis.set(f"omni:storm-post:{channel}", "1", nx=True, ex=STORM_QUIET_S):
+        thread_key = keys.storm_thread(channel)
+        if self.redis.set(keys.storm_post(channel), "1", nx=True, ex=STORM_QUIET_S):
             ts = self._post(
                 channel,
                 None,
@@ -180,7 +181,7 @@ class Triage:
             self.redis.set(thread_key, ts or "", ex=STORM_QUIET_S)
         else:  # the storm goes on: it keeps its thread while alarms keep coming
             pipe = self.redis.pipeline(transaction=False)
-            pipe.expire(f"omni:storm-post:{channel}", STORM_QUIET_S)
+            pipe.expire(keys.storm_post(channel), STORM_QUIET_S)
             pipe.expire(thread_key, STORM_QUIET_S)
             pipe.execute()
         thread_ts = self._wait_for(thread_key)
@@ -207,11 +208,11 @@ class Triage:
         return Outcome("storm", claimed)
 
     def _recovered(self, alarm: Alarm, identity: str) -> Outcome:
-        raw: dict[Any, Any] = self.redis.hgetall(f"omni:alarm-thread:{identity}")
+        raw: dict[Any, Any] = self.redis.hgetall(keys.alarm_thread(identity))
         thread = {_s(k): _s(v) for k, v in raw.items()}
         if not thread:
             return Outcome("ignored", [], "recovery of an alarm Omni did not triage")
-        marker = f"omni:recovered:{identity}:{thread['ts']}"
+        marker = keys.recovered(identity, thread["ts"])
         if not self.redis.set(marker, "1", nx=True, ex=THREAD_TTL_S):
             return Outcome("duplicate", [], "recovery already noted")
         when = alarm.changed_at or time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -242,14 +243,14 @@ class Triage:
                 )
             except SlackApiError as exc:
                 logger.warning("could not edit the first reply: %s", exc.response.get("error"))
-        self.redis.delete(f"omni:alarm-seen:{identity}")
+        self.redis.delete(keys.alarm_seen(identity))
         return Outcome("recovered", [])
 
     # -- helpers -----------------------------------------------------------------------------
     def _unknown_account(self, alarm: Alarm, channel: str, ts: str, reason: str) -> Outcome:
         """An alarm from an account Omni does not know: say so once, diagnose nothing."""
         if self.redis.set(
-            f"omni:alarm-unknown:{alarm.identity}", ts, nx=True, ex=self.settings.alarm_dedup_s
+            keys.alarm_unknown(str(alarm.identity)), ts, nx=True, ex=self.settings.alarm_dedup_s
         ):
             self._post(
                 channel,
@@ -277,16 +278,16 @@ class Triage:
         thread_ts: str,
         reply_ts: str | None,
         storm_key: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "alarm": alarm.model_dump(mode="json"),
-            "runbooks": runbooks,
-            "environment": env,
-            "channel": channel,
-            "thread_ts": thread_ts,
-            "reply_ts": reply_ts,
-            "storm": storm_key,
-        }
+    ) -> TriageJob:
+        return TriageJob(
+            alarm=alarm,
+            runbooks=runbooks,
+            environment=env,
+            channel=channel,
+            thread_ts=thread_ts,
+            reply_ts=reply_ts,
+            storm=storm_key,
+        )
 
     def _post(
         self, channel: str, thread_ts: str | None, text: str, *, timeline_button: bool = False
@@ -309,10 +310,6 @@ class Triage:
                 return _s(value)
             time.sleep(0.05)
         return None
-
-
-def _storm_thread(channel: str) -> str:
-    return f"omni:storm-thread:{channel}"
 
 
 def _poster(alarm: Alarm) -> str:

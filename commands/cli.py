@@ -18,7 +18,6 @@ from typing import NoReturn
 from .errors import ConfigError, OmniError, UnknownRunbook
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
-AREAS = ("ecs", "alb", "db", "network", "waf", "perf", "deploy", "alarms", "all")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,17 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     d = sub.add_parser("diagnose", help="run a runbook against the configured AWS account")
-    d.add_argument("area", metavar="AREA", help="one of: " + ", ".join(AREAS))
+    from . import areas
+
+    d.add_argument("area", metavar="AREA", help="one of: " + ", ".join([*areas.names(), "all"]))
     d.add_argument(
         "--env", dest="environment", help="environment (default: the configured default)"
     )
     d.add_argument("--format", choices=("text", "json"), default="text")
 
     s = sub.add_parser("serve", help="the Slack app (HTTP, or Socket Mode with SLACK_APP_TOKEN)")
-    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    s.add_argument("--host", default=os.environ.get("OMNI_HOST", "0.0.0.0"))
-    s.add_argument("--workers", type=int, default=int(os.environ.get("OMNI_HTTP_WORKERS", "2")))
-    s.add_argument("--threads", type=int, default=int(os.environ.get("OMNI_HTTP_THREADS", "16")))
+    s.add_argument("--port", type=int, help="default: PORT, else 3000")
+    s.add_argument("--host", help="default: OMNI_HOST, else 0.0.0.0")
+    s.add_argument("--workers", type=int, help="gunicorn processes (OMNI_HTTP_WORKERS, 2)")
+    s.add_argument("--threads", type=int, help="threads a process (OMNI_HTTP_THREADS, 16)")
 
     w = sub.add_parser("worker", help="an RQ worker on Omni's queues, with the scheduler")
     w.add_argument("--burst", action="store_true", help="exit when the queues are empty")
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     iam = sub.add_parser(
         "iam-policy", help="write the least-privilege IAM policies generated from the registries"
     )
-    iam.add_argument("--project", default=os.environ.get("OMNI_PROJECT", "omnirapeutic"))
+    iam.add_argument("--project", help="default: OMNI_PROJECT, else omnirapeutic")
     iam.add_argument("--out", default="deploy/iam")
     iam.add_argument(
         "--record",
@@ -117,14 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.record:  # development: the sandbox records the calls again
                 recorder = importlib.import_module("sandbox.iam_record")
                 print(iam.write_recorded(recorder.record_runbook_calls()))
-            for path in iam.write_policies(args.out, args.project):
+            from .settings import get_settings
+
+            project = args.project or get_settings().project
+            for path in iam.write_policies(args.out, project):
                 print(path)
             return EXIT_OK
         if args.cmd == "healthcheck":
             return _healthcheck()
         if args.cmd == "config":
             return _config_check(args)
-        if args.cmd == "serve" and args.workers > 1:
+        if args.cmd == "serve" and (args.workers or _http_workers()) > 1:
             # gunicorn's processes share metrics through files; set up before any metric exists
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"/tmp/omni-metrics-{os.getpid()}")
         if args.cmd in ("serve", "worker") and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -163,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 _OPTIONAL = {"moto": "demo", "fakeredis": "demo", "sandbox": "demo"}
 
 
+def _http_workers() -> int:
+    from .settings import get_settings
+
+    return get_settings().http_workers
+
+
 def _prepare_metrics_dir(path: str) -> None:
     """Create (and empty) the metrics directory before any metric is created."""
     os.makedirs(path, exist_ok=True)
@@ -174,7 +184,10 @@ def _prepare_metrics_dir(path: str) -> None:
 def _healthcheck() -> int:
     import urllib.request
 
-    for port in (os.environ.get("PORT", "3000"), os.environ.get("OMNI_HEALTH_PORT", "9000")):
+    from .settings import get_settings
+
+    settings = get_settings()
+    for port in (settings.port, settings.health_port):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
                 if response.status == 200:
@@ -205,9 +218,9 @@ def _explain(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .alarm import parse_any, source_of
     from .routing import route
     from .settings import get_settings
+    from .sources import parse_any, source_of
 
     try:
         raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()

@@ -251,13 +251,7 @@ def _narrow(
     if bound in candidates:
         return AlarmEnvironment(bound, f"{why}; channel bound to {bound}")
     if alarm_name:
-        from .names import Names
-
-        by_prefix = [
-            n
-            for n in candidates
-            if alarm_name.startswith(Names.from_settings(envs[n], n).alarm_prefix)
-        ]
+        by_prefix = [n for n in candidates if alarm_name.startswith(envs[n].default_alarm_prefix)]
         if len(by_prefix) == 1:
             return AlarmEnvironment(by_prefix[0], f"{why}; alarm name prefix")
     default = default_name(settings)

@@ -1,8 +1,11 @@
 """One typed ``Settings`` for every Omni process (DESIGN.md §3).
 
-Values come from environment variables and, when ``OMNI_CONFIG`` names a YAML file, from that
-file (environment variables win).  Secrets are ``SecretStr`` and are never printed.  Processes
-that need Slack call :meth:`Settings.require_slack`, which fails fast naming the variable.
+Every setting is a field here, read from the environment as ``OMNI_<FIELD>`` (upper case) and,
+when ``OMNI_CONFIG`` names a YAML file, from that file by the lower-case field name
+(environment variables win).  The few variables that are not Omni's own keep their usual names
+(``AWS_REGION``/``AWS_DEFAULT_REGION``, ``REDIS_URL``, ``SLACK_*``, ``PORT``).  Secrets are
+``SecretStr`` and are never printed; processes that need Slack call :meth:`require_slack`,
+which fails fast naming the variable.  :func:`get_settings` reads them once per process.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -28,167 +31,135 @@ from .errors import ConfigError
 _PLACEHOLDERS = ("changeme", "change-me", "replace", "your-", "xxxx", "todo", "placeholder", "<")
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
+def _alias(default: Any, *names: str) -> Any:
+    """A field read from variables that are not ``OMNI_``-prefixed (and by name in YAML)."""
+    return Field(default, validation_alias=AliasChoices(*names))
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="OMNI_", extra="ignore", populate_by_name=True, validate_default=True
+    )
 
-    project: str = Field("omnirapeutic", validation_alias=_env("OMNI_PROJECT", "project"))
-    environment: str = Field("production", validation_alias=_env("OMNI_ENVIRONMENT", "environment"))
+    # -- where: project, environments, AWS -------------------------------------------------
+    project: str = "omnirapeutic"
+    environment: str = "production"
     region: str = Field(
-        "us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION", "region")
+        "us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "region")
     )
-    account_id: str | None = Field(None, validation_alias=_env("OMNI_ACCOUNT_ID", "account_id"))
+    account_id: str | None = None
     role_arn: str | None = Field(
-        None,
-        validation_alias=_env("OMNI_ROLE_ARN", "role_arn"),
-        description="role assumed for checks (None: the process's own credentials)",
+        None, description="role assumed for checks (None: own credentials)"
     )
-    default_environment: str | None = Field(
-        None, validation_alias=_env("OMNI_DEFAULT_ENVIRONMENT", "default_environment")
-    )
+    default_environment: str | None = None
     environments: dict[str, EnvironmentConfig] = Field(
-        default_factory=dict,
-        validation_alias=_env("OMNI_ENVIRONMENTS", "environments"),
-        description="several environments (accounts, regions); see commands.environments",
+        default_factory=dict, description="several environments; see commands.environments"
     )
-    terraform_outputs: str | None = Field(
-        None, validation_alias=_env("OMNI_TERRAFORM_OUTPUTS", "terraform_outputs")
-    )
-    terraform_lock_table: str | None = Field(
-        None, validation_alias=_env("OMNI_TERRAFORM_LOCK_TABLE", "terraform_lock_table")
-    )
-    database_url_secret: str | None = Field(
-        None, validation_alias=_env("OMNI_DATABASE_URL_SECRET", "database_url_secret")
-    )
-    db_diag_secret: str | None = Field(
-        None, validation_alias=_env("OMNI_DB_DIAG_SECRET", "db_diag_secret")
-    )
-    redis_url: SecretStr = Field(
-        SecretStr("redis://localhost:6379/0"), validation_alias=_env("REDIS_URL", "redis_url")
-    )
-
-    slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_BOT_TOKEN", "slack_bot_token")
-    )
-    slack_signing_secret: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_SIGNING_SECRET", "slack_signing_secret")
-    )
-    slack_app_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_APP_TOKEN", "slack_app_token")
-    )
-    slack_api_url: str = Field(
-        "https://slack.com/api/", validation_alias=_env("OMNI_SLACK_API_URL", "slack_api_url")
-    )
-    role_bindings: dict[str, list[str]] = Field(
-        default_factory=dict, validation_alias=_env("OMNI_ROLE_BINDINGS", "role_bindings")
-    )
-    audit_channel: str | None = Field(
-        None, validation_alias=_env("OMNI_AUDIT_CHANNEL", "audit_channel")
-    )
-    sns_cert_dir: Path | None = Field(
-        None, validation_alias=_env("OMNI_SNS_CERT_DIR", "sns_cert_dir")
-    )
-    sns_max_age_s: int = Field(3600, validation_alias=_env("OMNI_SNS_MAX_AGE_S", "sns_max_age_s"))
-    pagerduty_webhook_secret: SecretStr | None = Field(
+    terraform_outputs: str | None = None
+    terraform_lock_table: str | None = None
+    terraform_state: str | None = Field(
         None,
-        validation_alias=_env("OMNI_PAGERDUTY_WEBHOOK_SECRET", "pagerduty_webhook_secret"),
+        description="s3://bucket/key of this environment's Terraform state (its lock is judged "
+        "alone); default: OMNI_TERRAFORM_OUTPUTS when that is an s3:// state",
+    )
+    terraform_lock_stale_min: int = Field(
+        120,
+        ge=5,
+        description="a lock older than this is stale (a long apply holds one for tens of minutes)",
+    )
+    database_url_secret: str | None = None
+    db_diag_secret: str | None = None
+    slow_query_s: float = Field(30.0, gt=0)
+    redis_url: SecretStr = Field(
+        SecretStr("redis://localhost:6379/0"),
+        validation_alias=AliasChoices("REDIS_URL", "redis_url"),
     )
 
-    # Alarm triage (issue: alarm posts get their triage in their own thread).
+    # -- Slack -------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = _alias(None, "SLACK_BOT_TOKEN", "slack_bot_token")
+    slack_signing_secret: SecretStr | None = _alias(
+        None, "SLACK_SIGNING_SECRET", "slack_signing_secret"
+    )
+    slack_app_token: SecretStr | None = _alias(None, "SLACK_APP_TOKEN", "slack_app_token")
+    slack_api_url: str = "https://slack.com/api/"
+    role_bindings: dict[str, list[str]] = Field(default_factory=dict)
+    audit_channel: str | None = None
+    audit_retention_days: int = Field(
+        365, ge=1, description="audit records older than this are trimmed"
+    )
+    command_rate_per_min: float = Field(
+        6.0, ge=0, description="/omni commands a user may send per minute (token bucket; 0: off)"
+    )
+    command_burst: int = Field(10, ge=1)
+
+    # -- alarms received over HTTP -----------------------------------------------------------
+    sns_cert_dir: Path | None = None
+    sns_max_age_s: int = 3600
+    sns_topics: list[str] = Field(
+        default_factory=list, description="the only SNS topics /sns accepts (every message type)"
+    )
+    sns_verify_cert_dates: bool = True
+    pagerduty_webhook_secret: SecretStr | None = None
+    pagerduty_max_age_s: int = Field(3600, ge=0, description="refuse older events; 0: off")
+
+    # -- alarm triage ------------------------------------------------------------------------
     alarm_sources: list[str] = Field(
         default_factory=list,
-        validation_alias=_env("OMNI_ALARM_SOURCES", "alarm_sources"),
         description="app ids / bot ids whose posts are alarms; empty → any app or bot post",
     )
-    alarm_routes: list[dict[str, Any]] = Field(
-        default_factory=list, validation_alias=_env("OMNI_ALARM_ROUTES", "alarm_routes")
-    )
+    alarm_routes: list[dict[str, Any]] = Field(default_factory=list)
     alarm_channel: str | None = Field(
-        None,
-        validation_alias=_env("OMNI_ALARM_CHANNEL", "alarm_channel"),
-        description="where alarms received on /sns and /pagerduty are posted",
+        None, description="where alarms received on /sns and /pagerduty are posted"
     )
-    sns_topics: list[str] = Field(
-        default_factory=list,
-        validation_alias=_env("OMNI_SNS_TOPICS", "sns_topics"),
-        description="topic ARNs whose SubscriptionConfirmation Omni confirms",
-    )
-    sns_verify_cert_dates: bool = Field(
-        True, validation_alias=_env("OMNI_SNS_VERIFY_CERT_DATES", "sns_verify_cert_dates")
-    )
-    alarm_dedup_s: int = Field(600, validation_alias=_env("OMNI_ALARM_DEDUP_S", "alarm_dedup_s"))
-    triage_window_s: int = Field(
-        300, validation_alias=_env("OMNI_TRIAGE_WINDOW_S", "triage_window_s")
-    )
+    alarm_dedup_s: int = 600
+    triage_window_s: int = 300
     storm_threshold: int = Field(
-        5,
-        validation_alias=_env("OMNI_STORM_THRESHOLD", "storm_threshold"),
-        description="more distinct alarms than this in a minute in one channel is a storm",
+        5, description="more distinct alarms than this in a minute in one channel is a storm"
     )
-    post_interval_ms: int = Field(
-        1000, validation_alias=_env("OMNI_POST_INTERVAL_MS", "post_interval_ms")
-    )
-
-    # Graphs in threads.
-    graphs: bool = Field(True, validation_alias=_env("OMNI_GRAPHS", "graphs"))
-    graph_window_min: int = Field(
-        60, ge=5, le=1440, validation_alias=_env("OMNI_GRAPH_WINDOW_MIN", "graph_window_min")
+    post_interval_ms: int = 1000
+    changes_window_min: int = Field(
+        120, ge=5, le=90 * 24 * 60, description="how far back triage reads the account's writes"
     )
 
-    # Approve-to-fix.
-    plan_ttl_s: int = Field(1800, validation_alias=_env("OMNI_PLAN_TTL_S", "plan_ttl_s"))
-    dry_run: bool = Field(False, validation_alias=_env("OMNI_DRY_RUN", "dry_run"))
-    fix_role_arn: str | None = Field(
-        None, validation_alias=_env("OMNI_FIX_ROLE_ARN", "fix_role_arn")
+    # -- graphs ------------------------------------------------------------------------------
+    graphs: bool = True
+    graph_window_min: int = Field(60, ge=5, le=1440)
+
+    # -- approve-to-fix ----------------------------------------------------------------------
+    plan_ttl_s: int = 1800
+    plan_key: SecretStr | None = Field(
+        None, description="signs plans and button values (default: derived from the bot token)"
     )
+    dry_run: bool = False
+    fix_role_arn: str | None = None
     fix_limit_per_hour: int = Field(
-        3,
-        validation_alias=_env("OMNI_FIX_LIMIT_PER_HOUR", "fix_limit_per_hour"),
-        description="circuit breaker: at most this many fixes per target per hour",
+        3, description="circuit breaker: at most this many fixes per target per hour"
     )
 
-    # Per-resource name overrides (None → the guide's naming convention, see commands.names).
-    ecs_cluster: str | None = Field(None, validation_alias=_env("OMNI_ECS_CLUSTER", "ecs_cluster"))
-    ecs_service: str | None = Field(None, validation_alias=_env("OMNI_ECS_SERVICE", "ecs_service"))
-    log_group: str | None = Field(None, validation_alias=_env("OMNI_LOG_GROUP", "log_group"))
-    ecr_repository: str | None = Field(
-        None, validation_alias=_env("OMNI_ECR_REPOSITORY", "ecr_repository")
-    )
-    task_execution_role: str | None = Field(
-        None, validation_alias=_env("OMNI_TASK_EXECUTION_ROLE", "task_execution_role")
-    )
-    aurora_cluster: str | None = Field(
-        None, validation_alias=_env("OMNI_AURORA_CLUSTER", "aurora_cluster")
-    )
-    waf_acl: str | None = Field(None, validation_alias=_env("OMNI_WAF_ACL", "waf_acl"))
-    alarm_prefix: str | None = Field(
-        None, validation_alias=_env("OMNI_ALARM_PREFIX", "alarm_prefix")
-    )
-    flow_logs_role: str | None = Field(
-        None, validation_alias=_env("OMNI_FLOW_LOGS_ROLE", "flow_logs_role")
-    )
-    flow_logs_log_group_prefix: str | None = Field(
-        None,
-        validation_alias=_env("OMNI_FLOW_LOGS_LOG_GROUP_PREFIX", "flow_logs_log_group_prefix"),
-    )
+    # -- per-resource name overrides (None → the guide's naming convention) ------------------
+    ecs_cluster: str | None = None
+    ecs_service: str | None = None
+    log_group: str | None = None
+    ecr_repository: str | None = None
+    task_execution_role: str | None = None
+    aurora_cluster: str | None = None
+    waf_acl: str | None = None
+    alarm_prefix: str | None = None
+    flow_logs_role: str | None = None
+    flow_logs_log_group_prefix: str | None = None
 
-    # How runbooks run.
-    runbook_deadline_s: float = Field(
-        25.0, validation_alias=_env("OMNI_RUNBOOK_DEADLINE_S", "runbook_deadline_s")
-    )
-    aws_retry_mode: str = Field(
-        "standard", validation_alias=_env("OMNI_AWS_RETRY_MODE", "aws_retry_mode")
-    )
-    aws_max_attempts: int = Field(
-        5, validation_alias=_env("OMNI_AWS_MAX_ATTEMPTS", "aws_max_attempts")
-    )
-    aws_max_concurrency: int = Field(
-        16, validation_alias=_env("OMNI_AWS_MAX_CONCURRENCY", "aws_max_concurrency")
-    )
-    job_timeout_s: int = Field(120, validation_alias=_env("OMNI_JOB_TIMEOUT_S", "job_timeout_s"))
+    # -- how runbooks and processes run ------------------------------------------------------
+    runbook_deadline_s: float = 25.0
+    aws_retry_mode: str = "standard"
+    aws_max_attempts: int = 5
+    aws_max_concurrency: int = 16
+    job_timeout_s: int = 120
+    log_format: Literal["json", "text"] = "json"
+    host: str = "0.0.0.0"
+    port: int = _alias(3000, "PORT", "port")
+    http_workers: int = Field(2, ge=1)
+    http_threads: int = Field(16, ge=1)
+    health_port: int = Field(9000, ge=0, description="the worker's /healthz and /metrics; 0: off")
 
     @classmethod
     def settings_customise_sources(
@@ -236,8 +207,9 @@ class Settings(BaseSettings):
             value = json.loads(value) if value.strip() else []
         from .routing import Route
 
-        for rule in value or []:
-            Route.model_validate(rule)  # fail fast on a malformed rule
+        for rule in value or []:  # fail fast on a malformed rule
+            if not Route.model_validate(rule).runbooks:
+                raise ValueError(f"alarm route {rule} names no runbooks")
         return value
 
     @field_validator("aws_retry_mode")
@@ -274,8 +246,20 @@ class Settings(BaseSettings):
         return self.terraform_lock_table is not None
 
     @property
+    def state_location(self) -> str | None:
+        """``s3://bucket/key`` of this environment's Terraform state, when known."""
+        if self.terraform_state:
+            return self.terraform_state
+        outputs = self.terraform_outputs or ""
+        return outputs if outputs.startswith("s3://") else None
+
+    @property
     def db_url_secret_id(self) -> str:
         return self.database_url_secret or f"{self.project}/{self.environment}/database-url"
+
+    @property
+    def default_alarm_prefix(self) -> str:
+        return self.alarm_prefix or f"{self.project}-{self.environment}-"
 
     def routes(self) -> list[Any]:
         from .routing import Route

@@ -114,7 +114,7 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
 
     import fakeredis
     from moto import mock_aws
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.serializers import JSONSerializer
     from slack_bolt.request import BoltRequest
 
@@ -125,6 +125,7 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
     from commands.names import Names
     from commands.settings import Settings
     from workers.runtime import Runtime, set_runtime
+    from workers.worker import OmniWorker
 
     from .fakeslack import FakeSlack
     from .requests import (
@@ -184,7 +185,7 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
 
         def work() -> None:
             slack.wait_for(lambda: any(q.count for q in queues), timeout=10)
-            SimpleWorker(queues, connection=redis, serializer=JSONSerializer).work(
+            OmniWorker(queues, connection=redis, serializer=JSONSerializer).work(
                 burst=True, logging_level="WARNING"
             )
 

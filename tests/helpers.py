@@ -153,3 +153,9 @@ def any_plan_of(fix_id: str, **params: Any) -> Any:
         call=spec.preview(params),
         terraform=spec.terraform,
     )
+
+
+def forbidden_side_effect(path: str) -> str:
+    """What a forged job would run if a worker let it (tests/test_layering.py)."""
+    Path(path).write_text("ran")
+    return "ran"

@@ -22,9 +22,9 @@ from redis import Redis
 
 from bot.plans import PlanStore, plan_key
 from bot.server import create_web_app
-from bot.sns import CertificateStore
 from commands.fixes import catalogue, propose
 from commands.settings import Settings
+from commands.sources.cloudwatch import CertificateStore
 from sandbox.fakeslack import FakeSlack
 from sandbox.requests import block_actions_body, signed_headers, slash_command_body
 

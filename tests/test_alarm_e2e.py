@@ -177,7 +177,7 @@ def test_storm_of_1000_events(fake_slack: FakeSlack, redis_url: str, tmp_path: P
         )
         time.sleep(3)
     jobs = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer).jobs
-    runbooks = sorted(rb for job in jobs for rb in job.kwargs["request"]["runbooks"])
+    runbooks = sorted(rb for job in jobs for rb in job.kwargs["job"]["runbooks"])
     assert runbooks == ["alb", "db", "ecs", "network", "perf", "waf"]  # one run per runbook
     posts = [c for c in fake_slack.find("chat.postMessage") if c.channel == CHANNEL]
     assert len([c for c in posts if "Alarm storm" in c.text]) == 1

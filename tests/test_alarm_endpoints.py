@@ -21,13 +21,14 @@ from rq.serializers import JSONSerializer
 
 from bot.queue import DIAGNOSTICS_QUEUE
 from bot.server import create_web_app
-from bot.sns import CertificateStore
 from commands.settings import Settings
+from commands.sources.cloudwatch import CertificateStore
 from sandbox.fakeslack import FakeSlack
 
 from .helpers import FIXTURES
 
 PD_SECRET = "pd-test-secret-4b1d"
+SUBSCRIPTION = "sns_subscription_confirmation_real_sigv1.django-sns-view.json"
 REAL_SIGNED = [
     "sns_notification_sigv1_real.aws-sdk-ruby.json",
     "sns_notification_sigv2_real.aws-sdk-ruby.json",
@@ -53,7 +54,7 @@ def web(fake_slack: FakeSlack, redis_url: str, visited: list[str]) -> Iterator[A
         slack_api_url=fake_slack.url,
         redis_url=SecretStr(redis_url),
         alarm_channel="C0ALARMS",
-        sns_topics=["arn:aws:sns:ap-southeast-2:919599206538:test-example"],
+        sns_topics=[_fixture(n)["TopicArn"] for n in (*REAL_SIGNED, SUBSCRIPTION)],
         sns_max_age_s=0,
         sns_verify_cert_dates=False,
         pagerduty_webhook_secret=SecretStr(PD_SECRET),
@@ -86,7 +87,41 @@ def _fixture(name: str) -> dict[str, Any]:
 def test_real_signed_messages_are_accepted(web: Any, name: str) -> None:
     response = _post_sns(web, _fixture(name))
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"ignored": "not a CloudWatch alarm"}
+    assert response.get_json() == {"ignored": "not an alarm Omni reads from cloudwatch"}
+
+
+def _settings(fake_slack: FakeSlack, redis_url: str, **extra: Any) -> Settings:
+    return Settings(
+        slack_bot_token=SecretStr("xoxb-test"),
+        slack_signing_secret=SecretStr("s3cret-signing"),
+        slack_api_url=fake_slack.url,
+        redis_url=SecretStr(redis_url),
+        sns_max_age_s=0,
+        sns_verify_cert_dates=False,
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("topics", [[], ["arn:aws:sns:us-east-1:111111111111:ours"]])
+def test_a_message_signed_by_sns_for_another_topic_is_refused(
+    fake_slack: FakeSlack, redis_url: str, topics: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """SNS's signature does not cover the destination: anybody's topic, subscribed to our URL,
+    would be signed by SNS too.  Only the topics configured are accepted, for every type."""
+    app = create_web_app(
+        _settings(fake_slack, redis_url, sns_topics=topics),
+        cert_store=CertificateStore(FIXTURES / "sns-certs", fetch=_no_network),
+    )
+    with app.test_client() as web, caplog.at_level("WARNING", logger="omni.audit"):
+        for name in (*REAL_SIGNED, SUBSCRIPTION):
+            response = _post_sns(web, _fixture(name))
+            assert response.status_code == 403, name
+            assert "OMNI_SNS_TOPICS" in response.get_json()["error"]
+    assert sum("reason=topic" in r.getMessage() for r in caplog.records) == len(REAL_SIGNED) + 1
+    queue = Queue(
+        DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
+    )
+    assert queue.count == 0 and not fake_slack.find("chat.postMessage")
 
 
 @pytest.mark.parametrize("name", REAL_SIGNED)
@@ -156,7 +191,7 @@ def test_expired_certificate_refused_when_dates_are_checked(
 
 
 def test_subscription_confirmed_only_for_allowed_topics(web: Any, visited: list[str]) -> None:
-    message = _fixture("sns_subscription_confirmation_real_sigv1.django-sns-view.json")
+    message = _fixture(SUBSCRIPTION)
     assert _post_sns(web, message).status_code == 200
     assert visited == [message["SubscribeURL"]]
 
@@ -197,7 +232,7 @@ def _sign(body: bytes, secret: str = PD_SECRET) -> str:
 
 
 def test_pagerduty_signature_vector_from_go_pagerduty() -> None:
-    from bot.pagerduty import signature_ok
+    from commands.sources.pagerduty import signature_ok
 
     lines = dict(
         line.split("=", 1)
@@ -219,12 +254,45 @@ def test_pagerduty_signature_vector_from_go_pagerduty() -> None:
     assert signature_ok(lines["secret"], body, f"{bad}, {good}")  # rotation: any of several
 
 
+def _work_alarm_jobs(redis_url: str, fake_slack: FakeSlack) -> list[dict[str, Any]]:
+    """What ``omni worker`` does with the alarms the endpoints enqueued (the triage jobs they
+    lead to stay queued: they would run the runbooks)."""
+    from bot.jobs import RECEIVE_ALARM
+    from bot.slack_client import make_web_client
+    from commands.aws import ClientPool
+    from workers import jobs
+    from workers.runtime import Runtime, set_runtime
+
+    redis = Redis.from_url(redis_url)
+    settings = _settings(fake_slack, redis_url, alarm_channel="C0ALARMS", post_interval_ms=0)
+    set_runtime(Runtime.with_redis(settings, ClientPool(), make_web_client(settings), redis))
+    queue = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
+    done = []
+    try:
+        for job in queue.jobs:
+            if job.func_name == RECEIVE_ALARM:
+                done.append(jobs.receive_alarm(job.kwargs["job"]))
+                job.delete()
+    finally:
+        set_runtime(None)
+    return done
+
+
+def _now_iso() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def test_pagerduty_triggered_then_resolved(web: Any, fake_slack: FakeSlack, redis_url: str) -> None:
     doc = _fixture("pagerduty_webhook_v3_incident_triggered.reconstructed.json")
     doc["event"]["data"]["title"] = "ALARM: omnirapeutic-production-rds-cpu-high"
+    doc["event"]["occurred_at"] = _now_iso()
     body = json.dumps(doc).encode()
     response = _pd(web, body, f"v1={'0' * 64}, {_sign(body)}")
     assert response.status_code == 202
+    assert not fake_slack.find("chat.postMessage")  # the worker posts, not the web process
+    _work_alarm_jobs(redis_url, fake_slack)
     root = fake_slack.wait_for(lambda: fake_slack.roots("C0ALARMS"))[0]
     assert "PagerDuty incident" in root["text"] and "rds-cpu-high" in root["text"]
     reply = fake_slack.wait_for(
@@ -234,13 +302,15 @@ def test_pagerduty_triggered_then_resolved(web: Any, fake_slack: FakeSlack, redi
     queue = Queue(
         DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
     )
-    assert [j.kwargs["request"]["runbooks"] for j in queue.jobs] == [["db"]]
-    # the same delivery again (at-least-once): nothing new
-    assert _pd(web, body, _sign(body)).get_json() == {"duplicate": "wh-1"}
+    assert [j.kwargs["job"]["runbooks"] for j in queue.jobs] == [["db"]]
+    # the same signed delivery again, even under a new X-Webhook-Id (a replay): nothing new
+    event_id = doc["event"]["id"]
+    assert _pd(web, body, _sign(body), webhook_id="wh-9").get_json() == {"duplicate": event_id}
     # resolved → a note in the same thread
-    doc["event"]["event_type"] = "incident.resolved"
+    doc["event"].update(event_type="incident.resolved", id="01RESOLVED", occurred_at=_now_iso())
     body2 = json.dumps(doc).encode()
     assert _pd(web, body2, _sign(body2), webhook_id="wh-2").status_code == 202
+    _work_alarm_jobs(redis_url, fake_slack)
     note = fake_slack.wait_for(
         lambda: [
             c
@@ -260,3 +330,17 @@ def test_pagerduty_bad_signature_401(
     body = (FIXTURES / "pagerduty_webhook_v3_incident_triggered.reconstructed.json").read_bytes()
     assert _pd(web, body, signature).status_code == 401
     assert not fake_slack.find("chat.postMessage")
+
+
+def test_pagerduty_event_older_than_the_window_is_refused(
+    web: Any, fake_slack: FakeSlack, redis_url: str
+) -> None:
+    doc = _fixture("pagerduty_webhook_v3_incident_triggered.reconstructed.json")
+    doc["event"]["occurred_at"] = "2020-10-02T18:45:22.169Z"
+    body = json.dumps(doc).encode()
+    response = _pd(web, body, _sign(body))
+    assert response.status_code == 403 and "occurred" in response.get_json()["error"]
+    queue = Queue(
+        DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
+    )
+    assert queue.count == 0

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.alarm import from_slack_event, parse_any
 from commands.routing import Route, route
+from commands.sources import parse_any
+from commands.sources.slack import from_event as from_slack_event
 
 from .helpers import FIXTURES, REPO, clean_env
 

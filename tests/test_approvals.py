@@ -142,7 +142,7 @@ def test_high_risk_needs_an_admin_and_a_second_person(
         and approved.approvals == ["U0ADMIN1", "U0OP2"]
     )
     [job] = _fix_jobs(redis_url)
-    assert job.kwargs == {"plan_id": plan.id, "approver": "U0OP2"}
+    assert job.kwargs == {"job": {"v": 1, "kind": "fix", "plan_id": plan.id, "approver": "U0OP2"}}
 
 
 def test_expired_plan_is_refused(
@@ -237,7 +237,7 @@ def test_muted_alarms_are_reenabled_on_schedule(
         )
         store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
         started = time.time()
-        result = fix_jobs.run_fix(plan.id, "U0OP1")
+        result = fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"})
         assert result["after"] == {"ActionsEnabled": {name: False}}
         registry = ScheduledJobRegistry(FIXES_QUEUE, connection=redis, serializer=JSONSerializer)
         [job_id] = registry.get_job_ids()
@@ -248,7 +248,7 @@ def test_muted_alarms_are_reenabled_on_schedule(
         assert fix_jobs.run_follow_up(**job.kwargs)["after"] == {"ActionsEnabled": {name: True}}
         assert any("Alarm actions enabled" in c.text for c in fake_slack.find("chat.postMessage"))
         assert (
-            fix_jobs.run_fix(plan.id, "U0OP1")["ran"] is False
+            fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"})["ran"] is False
         )  # a duplicate job never runs twice
     finally:
         set_runtime(None)
@@ -281,7 +281,7 @@ def test_circuit_breaker_and_dry_run(
                 environment="production",
             )
             store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
-            outcomes.append(fix_jobs.run_fix(plan.id, "U0OP1"))
+            outcomes.append(fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"}))
         assert [o["ran"] for o in outcomes] == [True, True, False]  # the third hits the breaker
         svc = boto3.client("ecs", region_name="us-east-1").describe_services(
             cluster=stack.names.ecs_cluster, services=[stack.names.ecs_service]
@@ -335,7 +335,9 @@ def test_fix_role_is_assumed_with_the_slack_user_as_source_identity(
             environment="production",
         )
         store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
-        assert fix_jobs.run_fix(plan.id, "U0OP1")["after"] == {"desiredCount": 3}
+        assert fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"})["after"] == {
+            "desiredCount": 3
+        }
     finally:
         set_runtime(None)
     [call] = assumed
@@ -451,7 +453,9 @@ def test_failed_fix_posts_the_reason(
             environment="production",
         )
         store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP1"])
-        result = fix_jobs.run_fix(plan.id, "U0OP1")  # the cluster is available: nothing to start
+        result = fix_jobs.run_fix(
+            {"plan_id": plan.id, "approver": "U0OP1"}
+        )  # the cluster is available: nothing to start
     finally:
         set_runtime(None)
     assert result["ok"] is False and "not stopped" in result["error"]

@@ -14,6 +14,7 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from bot.jobs import DiagnoseJob
 from bot.queue import DIAGNOSTICS_QUEUE, RUN_DIAGNOSIS, Enqueuer, connect
 from bot.server import create_web_app
 from commands.settings import Settings
@@ -71,8 +72,10 @@ def test_diagnose_acks_and_enqueues_nothing_else(
     assert queue.count == 1  # queued before the ack was sent
     job = queue.jobs[0]
     assert job.func_name == RUN_DIAGNOSIS
-    request = job.kwargs["request"]
+    request = job.kwargs["job"]
     assert request == {
+        "v": 1,
+        "kind": "diagnose",
         "area": "db",
         "environment": "production",
         "channel": "C0INCIDENT",
@@ -89,7 +92,7 @@ def test_explicit_environment(client: Any, fake_slack: FakeSlack, redis_url: str
     _command(client, "diagnose ecs staging", fake_slack)
     queue = _queue(redis_url)
     fake_slack.wait_for(lambda: queue.count == 1)
-    assert queue.jobs[0].kwargs["request"]["environment"] == "staging"
+    assert queue.jobs[0].kwargs["job"]["environment"] == "staging"
 
 
 @pytest.mark.parametrize("text", ["", "help", "reboot everything", "diagnose kafka"])
@@ -169,8 +172,8 @@ def test_health_endpoints(client: Any) -> None:
 
 def test_enqueue_uses_json_serializer(app_settings: Settings, redis_url: str) -> None:
     enqueuer = Enqueuer(connect(app_settings), app_settings)
-    job_id = enqueuer.diagnose({"area": "db", "channel": "C1", "thread_ts": "1.2", "user": "U1"})
+    job_id = enqueuer.diagnose(DiagnoseJob(area="db", channel="C1", thread_ts="1.2", user="U1"))
     raw = Redis.from_url(redis_url).hget(f"rq:job:{job_id}", "data")
     assert raw is not None
     decoded = json.loads(zlib.decompress(raw))  # RQ compresses; inside is JSON, not pickle
-    assert decoded[0] == RUN_DIAGNOSIS and decoded[3]["request"]["thread_ts"] == "1.2"
+    assert decoded[0] == RUN_DIAGNOSIS and decoded[3]["job"]["thread_ts"] == "1.2"

@@ -21,13 +21,14 @@ from bot.server import create_web_app
 from bot.slack_client import make_web_client
 from bot.triage import Triage
 from commands import environments, preflight
-from commands.alarm import Alarm, from_pagerduty_webhook
+from commands.alarm import Alarm
 from commands.aws import ClientPool
 from commands.cli import main
 from commands.credentials import Sessions
 from commands.errors import ConfigError, UnknownEnvironment
 from commands.names import Names
 from commands.settings import Settings, get_settings
+from commands.sources.pagerduty import from_webhook as from_pagerduty_webhook
 from sandbox import Stack, apply_scenario, seed
 from sandbox.fakeslack import FakeSlack
 from sandbox.requests import signed_headers, slash_command_body
@@ -267,7 +268,7 @@ def _requests(redis_url: str) -> list[dict[str, Any]]:
     queue = Queue(
         DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
     )
-    return [j.kwargs["request"] for j in queue.jobs]
+    return [j.kwargs["job"] for j in queue.jobs]
 
 
 def test_alarm_from_each_account_is_triaged_on_its_own_environment(
@@ -314,9 +315,7 @@ def test_slash_command_uses_the_channels_environment(
     send("diagnose db production", "C0STAGINC")
     send("diagnose db", "C0RANDOM")
     fake_slack.wait_for(lambda: queue.count == 3)
-    got = sorted(
-        (j.kwargs["request"]["channel"], j.kwargs["request"]["environment"]) for j in queue.jobs
-    )
+    got = sorted((j.kwargs["job"]["channel"], j.kwargs["job"]["environment"]) for j in queue.jobs)
     assert got == [
         ("C0RANDOM", "production"),  # unbound channel: the default
         ("C0STAGINC", "production"),  # explicit argument wins over the binding
@@ -505,7 +504,7 @@ def test_a_fix_in_staging_runs_in_stagings_account_as_the_approver(
             environment="staging",
         )
         store.transition(plan.id, {"proposed"}, "approved", approvals=["U0OP"])
-        result = fix_jobs.run_fix(plan.id, "U0OP")
+        result = fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP"})
     finally:
         set_runtime(None)
     assert result["ok"] and result["after"] == {"Status": "available"}

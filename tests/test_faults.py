@@ -23,6 +23,7 @@ from rq import Queue, SimpleWorker
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot.jobs import DiagnoseJob
 from bot.queue import DIAGNOSTICS_QUEUE, Enqueuer
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
@@ -233,7 +234,7 @@ def test_worker_killed_mid_runbook_tells_the_thread(
     redis = Redis.from_url(redis_url)
     root = make_web_client(settings).chat_postMessage(channel="C0INC", text="Diagnosing db…")["ts"]
     job_id = Enqueuer(redis, settings).diagnose(
-        {"area": "db", "channel": "C0INC", "thread_ts": root, "user": "U1"}
+        DiagnoseJob(area="db", channel="C0INC", thread_ts=root, user="U1")
     )
     env = clean_env(
         REDIS_URL=redis_url,

@@ -12,6 +12,7 @@ import requests
 from pydantic import SecretStr
 from redis import Redis
 
+from bot.jobs import DiagnoseJob
 from bot.queue import Enqueuer, connect
 from bot.server import create_web_app
 from commands.settings import Settings
@@ -67,7 +68,7 @@ def test_worker_health_port(redis_url: str) -> None:
         }
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=3).status_code == 200
         Enqueuer(connect(Settings(redis_url=SecretStr(redis_url))), Settings()).diagnose(
-            {"area": "db", "channel": "C", "thread_ts": "1.1", "user": "U"}
+            DiagnoseJob(area="db", channel="C", thread_ts="1.1", user="U")
         )
         time.sleep(1.1)
         page = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=3).text

@@ -21,11 +21,11 @@ DIAG_SECRET = "omnirapeutic/production/db-diagnostics"
 PASSWORD = "diag-pw-Zq81"  # trust auth ignores it; it must never appear in a finding
 
 
-def _report(settings: Settings, stack: Stack, dsn: str) -> Any:
+def _report(settings: Settings, stack: Stack, dsn: str, **extra: Any) -> Any:
     boto3.client("secretsmanager", region_name="us-east-1").create_secret(
         Name=DIAG_SECRET, SecretString=dsn
     )
-    s = settings.model_copy(update={"db_diag_secret": DIAG_SECRET})
+    s = settings.model_copy(update={"db_diag_secret": DIAG_SECRET, **extra})
     return run_runbook(
         "db",
         make_context(s, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs),
@@ -55,12 +55,9 @@ def sleeping_query(postgres_dsn: str) -> Any:
     conn.close()
 
 
-def test_slow_query_found(
-    settings: Settings, stack: Stack, sleeping_query: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OMNI_SLOW_QUERY_S", "1")
+def test_slow_query_found(settings: Settings, stack: Stack, sleeping_query: int) -> None:
     dsn = f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/postgres"
-    report = _report(settings, stack, dsn)
+    report = _report(settings, stack, dsn, slow_query_s=1.0)
     finding = _finding(report, "db.slow_queries")
     assert finding.status is Status.WARN, finding
     pids = [q["pid"] for q in finding.evidence["queries"]]
@@ -70,11 +67,10 @@ def test_slow_query_found(
     assert PASSWORD not in report.model_dump_json()
 
 
-def test_no_slow_query(
-    settings: Settings, stack: Stack, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OMNI_SLOW_QUERY_S", "3600")
-    finding = _finding(_report(settings, stack, postgres_dsn), "db.slow_queries")
+def test_no_slow_query(settings: Settings, stack: Stack, postgres_dsn: str) -> None:
+    finding = _finding(
+        _report(settings, stack, postgres_dsn, slow_query_s=3600.0), "db.slow_queries"
+    )
     assert finding.status is Status.OK
 
 

@@ -51,7 +51,7 @@ def _alarm(
 
 def _jobs(redis_url: str) -> list[dict[str, Any]]:
     return [
-        j.kwargs["request"]
+        j.kwargs["job"]
         for j in Queue(
             DIAGNOSTICS_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer
         ).jobs

@@ -8,7 +8,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from bot import metrics, render
+from bot import keys, metrics, render
+from bot.jobs import RUN_FOLLOW_UP, FixJob
 from bot.plans import params_hash
 from commands import logs
 from commands.errors import AwsCallError
@@ -22,9 +23,11 @@ from .runtime import Runtime, get_runtime
 logger = logging.getLogger(__name__)
 
 
-def run_fix(plan_id: str, approver: str) -> dict[str, Any]:
-    with logs.bind(plan_id=plan_id, user=approver):
-        return _run_fix(plan_id, approver)
+def run_fix(job: dict[str, Any]) -> dict[str, Any]:
+    """Run an approved plan once (see :class:`bot.jobs.FixJob`)."""
+    fix = FixJob.model_validate(job)
+    with logs.bind(plan_id=fix.plan_id, user=fix.approver):
+        return _run_fix(fix.plan_id, fix.approver)
 
 
 def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
@@ -50,8 +53,8 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
         )
         return {"ran": False}
     hour = int(time.time() // 3600)
-    count = int(rt.redis.incr(f"omni:fixcount:{plan.target}:{hour}"))
-    rt.redis.expire(f"omni:fixcount:{plan.target}:{hour}", 7200)
+    count = int(rt.redis.incr(keys.fix_count(plan.target, hour)))
+    rt.redis.expire(keys.fix_count(plan.target, hour), 7200)
     if count > rt.settings.fix_limit_per_hour:
         plans.transition(plan_id, {"running"}, "failed", outcome="circuit breaker")
         audit.record(
@@ -127,7 +130,7 @@ def _schedule_follow_up(rt: Runtime, plan_id: str, environment: str, follow_up: 
     queue = Queue(FIXES_QUEUE, connection=rt.redis, serializer=JSONSerializer)
     queue.enqueue_in(
         timedelta(minutes=float(follow_up.after_minutes)),
-        "workers.fixes.run_follow_up",
+        RUN_FOLLOW_UP,
         kwargs={
             "plan_id": plan_id,
             "fix_id": follow_up.fix,
@@ -173,7 +176,8 @@ def on_fix_failure(
     tb: TracebackType | None,
 ) -> None:
     rt = get_runtime()
-    plan_id = (job.kwargs or {}).get("plan_id", "")
+    payload = (job.kwargs or {}).get("job") or {}
+    plan_id = str(payload.get("plan_id", ""))
     plan = rt.plans.get(plan_id) if rt.plans else None
     reason = f"{exc_type.__name__ if exc_type else 'error'}: {exc_value}"
     if plan is not None and rt.plans is not None:
@@ -181,7 +185,7 @@ def on_fix_failure(
         if rt.audit is not None:
             rt.audit.record(
                 "executed",
-                user=(job.kwargs or {}).get("approver"),
+                user=payload.get("approver"),
                 plan=plan,
                 outcome=f"failed: {reason}",
             )

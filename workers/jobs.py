@@ -12,9 +12,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics, render, timeline
+from bot import keys, metrics, render, timeline
+from bot.jobs import REDELIVER, AlarmJob, DiagnoseJob, TriageJob
 from commands import graphs, logs
-from commands.alarm import Alarm
 from commands.analysis import root_cause
 from commands.models import Report, Status
 from commands.registry import runbook_names
@@ -24,7 +24,6 @@ from .post import post_reports, tell_thread
 from .runtime import get_runtime
 
 logger = logging.getLogger(__name__)
-REDELIVER = "workers.jobs.redeliver"
 REDELIVERY_BACKOFF_S = [10, 30, 60, 180, 600, 1800]
 
 
@@ -46,19 +45,18 @@ def _job_id() -> str | None:
     return job.id if job else None
 
 
-def run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
+def run_diagnosis(job: dict[str, Any]) -> dict[str, Any]:
     """Run one runbook (or ``all``) and post its findings in the request's thread."""
-    with logs.bind(
-        job_id=_job_id(), thread_ts=request.get("thread_ts"), request_id=request.get("request_id")
-    ):
+    request = DiagnoseJob.model_validate(job)
+    with logs.bind(job_id=_job_id(), thread_ts=request.thread_ts, request_id=request.request_id):
         return _run_diagnosis(request)
 
 
-def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
+def _run_diagnosis(request: DiagnoseJob) -> dict[str, Any]:
     rt = get_runtime()
-    env = rt.settings.for_environment(request.get("environment"))
+    env = rt.settings.for_environment(request.environment)
     try:
-        thread_ts = request.get("thread_ts") or _post_root(rt, request, env.environment)
+        thread_ts = request.thread_ts or _post_root(rt, request, env.environment)
     except Exception as exc:
         if not _slack_down(exc):
             raise
@@ -71,10 +69,8 @@ def _run_diagnosis(request: dict[str, Any]) -> dict[str, Any]:
         return _diagnose_in_thread(rt, request, env, thread_ts)
 
 
-def _diagnose_in_thread(
-    rt: Any, request: dict[str, Any], env: Any, thread_ts: str
-) -> dict[str, Any]:
-    area, channel = request["area"], request["channel"]
+def _diagnose_in_thread(rt: Any, request: DiagnoseJob, env: Any, thread_ts: str) -> dict[str, Any]:
+    area, channel = request.area, request.channel
     logger.info("diagnosis start area=%s channel=%s thread=%s", area, channel, thread_ts)
     started = time.perf_counter()
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
@@ -83,7 +79,7 @@ def _diagnose_in_thread(
     reports = run_runbooks(names, ctx)
     _observe("diagnosis", names, started, "failed" if any(r.failed for r in reports) else "passed")
     _journal_findings(rt, channel, thread_ts, "Diagnosis", reports)
-    if not deliver(rt, channel, thread_ts, reports, request.get("user"), root_is_alarm=False):
+    if not deliver(rt, channel, thread_ts, reports, request.user, root_is_alarm=False):
         return _result(reports)
     if area == "all":
         cause = root_cause(reports)
@@ -176,10 +172,10 @@ def redeliver(
     return len(parsed)
 
 
-def _post_root(rt: Any, request: dict[str, Any], environment: str) -> str | None:
+def _post_root(rt: Any, request: DiagnoseJob, environment: str) -> str | None:
     """The visible thread root of a /omni request ("Diagnosing db in production, asked by
     @x"); the findings go under it.  Where Omni may not post, the user is told privately."""
-    channel, user, area = request["channel"], request.get("user") or "", request["area"]
+    channel, user, area = request.channel, request.user or "", request.area
     text = render.root_text(area, environment, user)
     try:
         root = rt.slack.chat_postMessage(
@@ -193,7 +189,7 @@ def _post_root(rt: Any, request: dict[str, Any], environment: str) -> str | None
             else ""
         )
         logger.warning("no thread root in %s: %s", channel, error)
-        _respond(request, f":x: I could not post in this channel ({error}).{hint}")
+        _respond(request.response_url, f":x: I could not post in this channel ({error}).{hint}")
         return None
     thread_ts = str(root["ts"])
     _remember_thread(thread_ts)
@@ -218,9 +214,8 @@ def _remember_thread(thread_ts: str) -> None:
         job.save_meta()  # type: ignore[no-untyped-call]
 
 
-def _respond(request: dict[str, Any], text: str) -> None:
+def _respond(url: str | None, text: str) -> None:
     """An ephemeral answer to the user through the command's response_url (never raises)."""
-    url = request.get("response_url")
     if not url:
         return
     from slack_sdk.webhook import WebhookClient
@@ -231,37 +226,29 @@ def _respond(request: dict[str, Any], text: str) -> None:
         logger.warning("could not answer through the response_url: %s", type(exc).__name__)
 
 
-def run_triage(request: dict[str, Any]) -> dict[str, Any]:
+def run_triage(job: dict[str, Any]) -> dict[str, Any]:
     """Run the runbooks an alarm routed to and post their findings in the alarm's thread."""
-    with logs.bind(
-        job_id=_job_id(),
-        thread_ts=request.get("thread_ts"),
-        alarm=(request.get("alarm") or {}).get("name"),
-    ):
+    request = TriageJob.model_validate(job)
+    with logs.bind(job_id=_job_id(), thread_ts=request.thread_ts, alarm=request.alarm.name):
         return _run_triage(request)
 
 
-def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
+def _run_triage(request: TriageJob) -> dict[str, Any]:
     rt = get_runtime()
-    alarm = request.get("alarm") or {}
-    channel, thread_ts, reply_ts = request["channel"], request["thread_ts"], request.get("reply_ts")
+    alarm, runbooks = request.alarm, list(request.runbooks)
+    channel, thread_ts, reply_ts = request.channel, request.thread_ts, request.reply_ts
     started = time.perf_counter()
-    env = rt.settings.for_environment(request.get("environment"))
+    env = rt.settings.for_environment(request.environment)
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     _journal(
         rt,
         channel,
         thread_ts,
         "started",
-        f"Triage started in {env.environment}: {', '.join(request['runbooks'])}",
+        f"Triage started in {env.environment}: {', '.join(runbooks)}",
     )
-    reports = run_runbooks(list(request["runbooks"]), ctx)
-    _observe(
-        "triage",
-        list(request["runbooks"]),
-        started,
-        "failed" if any(r.failed for r in reports) else "passed",
-    )
+    reports = run_runbooks(runbooks, ctx)
+    _observe("triage", runbooks, started, "failed" if any(r.failed for r in reports) else "passed")
     _journal_findings(rt, channel, thread_ts, "Triage", reports)
     if not deliver(rt, channel, thread_ts, reports, None, root_is_alarm=True):
         return {"reports": [r.model_dump(mode="json") for r in reports]}
@@ -269,27 +256,44 @@ def _run_triage(request: dict[str, Any]) -> dict[str, Any]:
     worst = cause.title if cause else "no failing check"
     if reply_ts:
         verdict = render.triage_verdict_text(
-            alarm.get("name"), alarm.get("state"), request["runbooks"], worst, bool(cause), reports
+            alarm.name, alarm.state, runbooks, worst, bool(cause), reports
         )
         rt.slack.chat_update(
             channel=channel, ts=reply_ts, text=verdict, blocks=render.with_timeline_button(verdict)
         )
-    parsed = Alarm.model_validate(alarm) if alarm else None
     post_graph(
         rt,
         channel,
         thread_ts,
         lambda: (
-            (graphs.alarm_graph(parsed) if parsed else None)
-            or next(
-                filter(None, (graphs.runbook_graph(rb, ctx) for rb in request["runbooks"])), None
-            )
+            graphs.alarm_graph(alarm)
+            or next(filter(None, (graphs.runbook_graph(rb, ctx) for rb in runbooks)), None)
         ),
         ctx,
     )
     refresh_alarm_catalog(ctx)
-    logger.info("triage done alarm=%s runbooks=%s", alarm.get("name"), request["runbooks"])
+    logger.info("triage done alarm=%s runbooks=%s", alarm.name, runbooks)
     return {"reports": [r.model_dump(mode="json") for r in reports]}
+
+
+def receive_alarm(job: dict[str, Any]) -> dict[str, Any]:
+    """An alarm received over HTTP: post its headline in ``OMNI_ALARM_CHANNEL``, then triage it
+    in that post's thread (a recovery goes to the original thread)."""
+    received = AlarmJob.model_validate(job)
+    rt = get_runtime()
+    alarm = received.alarm
+    with logs.bind(job_id=_job_id(), alarm=alarm.name):
+        triage = rt.triage()
+        if alarm.recovered:
+            return {"outcome": triage.handle(alarm, rt.settings.alarm_channel or "", "").action}
+        channel = rt.settings.alarm_channel
+        if not channel:
+            logger.warning("alarm %s received but OMNI_ALARM_CHANNEL is not set", alarm.name)
+            return {"outcome": "no-channel"}
+        posted = rt.slack.chat_postMessage(channel=channel, text=received.headline)
+        outcome = triage.handle(alarm, channel, str(posted["ts"]))
+        metrics.ALARMS.labels(outcome.action).inc()
+        return {"outcome": outcome.action, "thread_ts": str(posted["ts"])}
 
 
 def _journal(rt: Any, channel: str, thread_ts: str, event: str, text: str, **data: Any) -> None:
@@ -378,12 +382,12 @@ def post_graph(rt: Any, channel: str, thread_ts: str, spec_of: Callable[[], Any]
 def refresh_alarm_catalog(ctx: Any) -> int:
     """Publish the account's alarm names and metrics to Redis for the bot (which has no AWS)."""
     rt = get_runtime()
-    key = f"omni:alarm-catalog:{ctx.names.environment}"
+    key = keys.alarm_catalog(ctx.names.environment)
     redis = rt.redis
     if redis is None:
         return 0
     try:
-        if redis.set(f"{key}:fresh", "1", nx=True, ex=300) is None:
+        if redis.set(keys.alarm_catalog_fresh(ctx.names.environment), "1", nx=True, ex=300) is None:
             return 0
         alarms = ctx.aws.paginate("cloudwatch", "describe_alarms", "MetricAlarms")
     except Exception as exc:  # the catalog is an optimisation: never fail a triage over it
@@ -416,26 +420,28 @@ def on_job_failure(
     tb: TracebackType | None,
 ) -> None:
     """RQ failure callback: exceptions, timeouts and abandoned jobs all tell their thread."""
-    request = (job.kwargs or {}).get("request") or {}
-    channel = request.get("channel")
-    thread_ts = request.get("thread_ts") or (job.meta or {}).get("thread_ts")
-    what = (
-        f"Diagnosing {request.get('area')}"
-        if "area" in request
-        else f"Triage of {(request.get('alarm') or {}).get('name')}"
-    )
-    name = exc_type.__name__ if exc_type else "unknown error"
+    payload = (job.kwargs or {}).get("job") or {}
+    kind = payload.get("kind")
+    channel = payload.get("channel")
+    thread_ts = payload.get("thread_ts") or (job.meta or {}).get("thread_ts")
+    name = (payload.get("alarm") or {}).get("name")
+    what = {
+        "diagnose": f"Diagnosing {payload.get('area')}",
+        "triage": f"Triage of {name}",
+        "alarm": f"Announcing the alarm {name}",
+    }.get(str(kind), f"Job {job.id}")
+    error = exc_type.__name__ if exc_type else "unknown error"
     reason = {
         "JobTimeoutException": f"it did not finish within {job.timeout}s",
         "AbandonedJobError": "the worker running it stopped (killed or crashed)",
-    }.get(name, f"{name}: {exc_value}")
+    }.get(error, f"{error}: {exc_value}")
     logger.error("job %s failed: %s", job.id, reason)
     timeline.record(
         get_runtime().redis, channel, thread_ts, "failed", f"{what} did not complete: {reason}"
     )
     if channel and thread_ts:
         tell_thread(
-            get_runtime().slack, channel, thread_ts, what, reason, edit_root="area" in request
+            get_runtime().slack, channel, thread_ts, what, reason, edit_root=kind == "diagnose"
         )
     else:  # it failed before its thread existed: tell the user who asked
-        _respond(request, render.error_text(what, reason))
+        _respond(payload.get("response_url"), render.error_text(what, reason))

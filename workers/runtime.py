@@ -46,6 +46,7 @@ class Runtime:
     _sessions: Sessions | None = None
     _pools: dict[tuple[str, str | None, bool], ClientPool] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _triage: Any = None
 
     def fix_pool(self) -> ClientPool:
         """Clients for fixes with the worker's own credentials: retries off (no blind retry of
@@ -53,6 +54,18 @@ class Runtime:
         if self._fix_pool is None:
             self._fix_pool = ClientPool(self.pool.session, retry_mode="standard", max_attempts=1)
         return self._fix_pool
+
+    def triage(self) -> Any:
+        """The bot's alarm pipeline (dedup, routing, storms), for alarms received over HTTP."""
+        from bot.queue import Enqueuer
+        from bot.triage import Triage
+
+        if self._triage is None:
+            assert self.redis is not None
+            self._triage = Triage(
+                self.settings, self.redis, Enqueuer(self.redis, self.settings), self.slack
+            )
+        return self._triage
 
     @property
     def sessions(self) -> Sessions:

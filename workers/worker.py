@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -21,22 +22,59 @@ from rq import SimpleWorker
 from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
-from bot.queue import DIAGNOSTICS_QUEUE, FIXES_QUEUE
+from bot.jobs import CALLBACKS, DIAGNOSTICS_QUEUE, FIXES_QUEUE, JOB_FUNCTIONS
 from commands import logs
 
 from .health import serve_health
 from .runtime import get_runtime, warm
 
 logger = logging.getLogger(__name__)
+audit_log = logging.getLogger("omni.audit")
 MAINTENANCE_S = 60
 MAX_RESTARTS_PER_MINUTE = 5
 
 
+class ForbiddenJob(Exception):
+    """A job that names a function (or callback) that is not one of Omni's jobs."""
+
+
+def refusal(job: Any) -> str | None:
+    """Why a job must not run, or None: only Omni's job functions and callbacks (bot.jobs)."""
+    if job.func_name not in JOB_FUNCTIONS:
+        return f"{job.func_name!r} is not one of Omni's jobs"
+    for kind in ("success", "failure", "stopped"):
+        name = getattr(job, f"_{kind}_callback_name", None)
+        if name and name not in CALLBACKS:
+            return f"its {kind} callback {name!r} is not one of Omni's"
+    return None
+
+
 class OmniWorker(SimpleWorker):
-    """RQ's SimpleWorker (jobs run in this process, where the warm clients are) that remembers a
-    shutdown was asked for: RQ records it only when a job is running."""
+    """RQ's SimpleWorker (jobs run in this process, where the warm clients are) that runs only
+    Omni's own jobs, and remembers a shutdown was asked for (RQ records it only when a job is
+    running).
+
+    Anyone who can write to Redis can enqueue a job naming any importable function, and this
+    process holds the AWS credentials: a job is checked against :data:`bot.jobs.JOB_FUNCTIONS`
+    (and its callbacks against :data:`bot.jobs.CALLBACKS`) before anything is imported for it.
+    A refused job fails with the reason, its callbacks dropped, and an audit line is logged.
+    """
 
     shutdown_requested = False
+
+    def perform_job(self, job: Any, queue: Any, execution: Any) -> bool:
+        reason = refusal(job)
+        if reason is None:
+            return bool(super().perform_job(job, queue, execution))
+        audit_log.warning("refused job %s from queue %s: %s", job.id, queue.name, reason)
+        for kind in ("success", "failure", "stopped"):
+            setattr(job, f"_{kind}_callback_name", None)
+            setattr(job, f"_{kind}_callback", None)
+        try:
+            raise ForbiddenJob(reason)
+        except ForbiddenJob:
+            self._finalize_failure(job, queue, execution, sys.exc_info())
+        return False
 
     def handle_warm_shutdown_request(self) -> None:
         self.shutdown_requested = True
@@ -45,10 +83,10 @@ class OmniWorker(SimpleWorker):
 
 def main(args: argparse.Namespace) -> int:
     runtime = get_runtime()
-    logs.configure(runtime.settings, fmt=os.environ.get("OMNI_LOG_FORMAT", "json"))
+    logs.configure(runtime.settings, fmt=runtime.settings.log_format)
     warm(runtime)
     redis = Redis.from_url(runtime.settings.redis_url.get_secret_value(), health_check_interval=30)
-    port = int(os.environ.get("OMNI_HEALTH_PORT", "9000"))
+    port = runtime.settings.health_port
     if port:
         try:
             serve_health(redis, port)

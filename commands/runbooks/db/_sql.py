@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -16,10 +15,6 @@ if TYPE_CHECKING:
     from ...context import CheckContext
 
 _QUERY_CHARS = 300
-
-
-def slow_threshold_s() -> float:
-    return float(os.environ.get("OMNI_SLOW_QUERY_S", "30"))
 
 
 def diag_dsn(ctx: CheckContext) -> str | None:

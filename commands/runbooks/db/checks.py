@@ -359,7 +359,7 @@ def slow_queries(ctx: CheckContext) -> Finding:
             "Slow queries: not configured",
             "Set OMNI_DB_DIAG_SECRET to a secret holding a read-only DB URL to enable SQL checks.",
         )
-    threshold = _sql.slow_threshold_s()
+    threshold = ctx.settings.slow_query_s
     rows = _sql.slow_queries(dsn, threshold)
     evidence: dict[str, Any] = {"threshold_s": threshold, "queries": rows}
     if not rows:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from ...errors import AwsCallError, ResourceNotFound
 from ...fargate import next_size
 from ...models import Finding, Remediation, Status
 from ...registry import check
+from ._iam import allows, role_documents
 
 _BAD_EVENT = {
     "unable to place": re.compile(r"unable to place a task", re.I),
@@ -345,63 +345,6 @@ def image_repository(ctx: CheckContext) -> Finding:
     return ctx.finding(Status.OK, "ECR repository and image exist", "", evidence)
 
 
-def _allows(doc: dict[str, Any], action: str) -> bool:
-    statements = doc.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    allowed = False
-    for st in statements:
-        actions = st.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if any(
-            a == "*"
-            or a.lower() == action.lower()
-            or (a.endswith("*") and action.lower().startswith(a[:-1].lower()))
-            for a in actions
-        ):
-            if st.get("Effect") == "Deny":
-                return False
-            allowed = True
-    return allowed
-
-
-def _doc(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        from urllib.parse import unquote
-
-        return dict(json.loads(unquote(value)))
-    return dict(value or {})
-
-
-def _role_documents(ctx: CheckContext, role: str) -> dict[str, dict[str, Any]]:
-    """Every policy document of an IAM role, inline and attached (raises AwsCallError)."""
-    inline, attached = ctx.gather(
-        lambda: ctx.aws.call("iam", "list_role_policies", RoleName=role).get("PolicyNames", []),
-        lambda: ctx.aws.call("iam", "list_attached_role_policies", RoleName=role).get(
-            "AttachedPolicies", []
-        ),
-    )
-
-    def inline_doc(name: str) -> tuple[str, dict[str, Any]]:
-        return name, _doc(
-            ctx.aws.call("iam", "get_role_policy", RoleName=role, PolicyName=name)["PolicyDocument"]
-        )
-
-    def managed_doc(arn: str, name: str) -> tuple[str, dict[str, Any]]:
-        meta = ctx.aws.call("iam", "get_policy", PolicyArn=arn)["Policy"]
-        version = ctx.aws.call(
-            "iam", "get_policy_version", PolicyArn=arn, VersionId=meta["DefaultVersionId"]
-        )
-        return name, _doc(version["PolicyVersion"]["Document"])
-
-    return dict(
-        ctx.gather(
-            *[(lambda n=n: inline_doc(n)) for n in inline],
-            *[(lambda a=p["PolicyArn"], n=p["PolicyName"]: managed_doc(a, n)) for p in attached],
-        )
-    )
-
-
 @check("ecs.execution_role_ecr", title="Task execution role can pull from ECR")
 def execution_role_ecr(ctx: CheckContext) -> Finding:
     conventional = ctx.names.task_execution_role
@@ -410,7 +353,7 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
         """The conventional role's policies, read while the task definition is being found:
         it is the role in use nearly always, and this takes two calls off the critical path."""
         try:
-            return _role_documents(ctx, conventional)
+            return role_documents(ctx, conventional)
         except AwsCallError:
             return None
 
@@ -426,7 +369,7 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
     finally:
         guesser.shutdown(wait=False)
     try:
-        docs = guessed if guessed is not None else _role_documents(ctx, role)
+        docs = guessed if guessed is not None else role_documents(ctx, role)
     except AwsCallError as exc:
         if exc.code == "NoSuchEntity":
             return ctx.finding(
@@ -436,7 +379,7 @@ def execution_role_ecr(ctx: CheckContext) -> Finding:
                 {"role": role},
             )
         raise
-    missing = [a for a in _ECR_ACTIONS if not any(_allows(d, a) for d in docs.values())]
+    missing = [a for a in _ECR_ACTIONS if not any(allows(d, a) for d in docs.values())]
     evidence = {"role": role, "policies": sorted(docs), "missing_actions": missing}
     if missing:
         return ctx.finding(
