@@ -583,13 +583,16 @@ def _wait_http(url: str) -> None:
 
 
 def bench_alarms(samples: int) -> dict[str, Any]:
-    """Alarm event → first threaded reply → full triage, at 100 ms per AWS call; and a storm."""
+    """Alarm event → first threaded reply → verdict, at 100 ms per AWS call; and a storm."""
     import json
     import logging
 
     import requests
     from redis import Redis
+    from rq import Queue
+    from rq.serializers import JSONSerializer
 
+    from bot.queue import DIAGNOSTICS_QUEUE
     from sandbox import apply_scenario
     from sandbox.fakeslack import FakeSlack
     from sandbox.requests import chatbot_alarm_event, signed_headers
@@ -645,11 +648,20 @@ def bench_alarms(samples: int) -> dict[str, Any]:
             url = f"http://127.0.0.1:{http_port}/slack/events"
             _wait_http(f"http://127.0.0.1:{http_port}/healthz")
             name = f"{stack.names.alarm_prefix}alb-unhealthy-hosts"
+            diagnostics = Queue(DIAGNOSTICS_QUEUE, connection=redis, serializer=JSONSerializer)
             first, full = [], []
             for i in range(samples + 1):
                 channel, ts = f"CBENCH{i}", f"1700001{i:03d}.000100"
                 body = json.dumps(chatbot_alarm_event(name, "ALARM", ts, channel, f"EvBench{i}"))
                 time.sleep(1.1)  # past the dedup and triage windows
+                # an idle worker: the previous sample's job posts its details at Slack's pace
+                # (one a second) and its graph after the verdict; an alarm arriving meanwhile
+                # waits for it (more alarms at once want more worker replicas, see Scale-out)
+                idle_by = time.monotonic() + 30
+                while time.monotonic() < idle_by and (
+                    diagnostics.count or diagnostics.started_job_registry.count
+                ):
+                    time.sleep(0.02)
                 started = time.perf_counter()
                 requests.post(
                     url,
@@ -667,7 +679,9 @@ def bench_alarms(samples: int) -> dict[str, Any]:
                 t_first = time.perf_counter() - started
                 slack.wait_for(
                     lambda c=channel: [
-                        x for x in slack.find("chat.update", channel=c) if "Triage of" in x.text
+                        x
+                        for x in slack.find("chat.update", channel=c)
+                        if "Triage of" in x.all_text()
                     ],
                     timeout=30,
                     interval=0.01,
@@ -1011,14 +1025,19 @@ def main() -> int:
         "## Alarm post → thread",
         "",
         "A signed AWS Chatbot alarm event at the real `omni serve`, with `omni worker` running the "
-        "routed runbooks (alb, ecs) against moto with 100 ms added to every AWS call; one alarm at a "
-        f"time, {alarms['samples']} samples. *First reply* is the 'Triaging…' post in the alarm's thread; "
-        "*full triage* is the first reply edited into the verdict, after the findings.",
+        "routed runbooks (alb, ecs) and what leads to them against moto with 100 ms added to every "
+        f"AWS call; one alarm at a time on an idle worker, {alarms['samples']} samples. *First "
+        "reply* is the 'Triaging…' post in the alarm's thread; *verdict* is that reply edited into "
+        "the root cause and its fix button, before any detail is posted (the details then follow "
+        "at one post a second, and hold the worker meanwhile: alarms that arrive together want "
+        "more worker replicas, see Scale-out).",
         "",
         "| | p50 | p99 | target |",
         "|---|---|---|---|",
         f"| alarm → first threaded reply | {alarms['first_p50']:.0f} ms | {alarms['first_p99']:.0f} ms | < 1 s |",
-        f"| alarm → full triage | {alarms['full_p50']:.0f} ms | {alarms['full_p99']:.0f} ms | < 3 s |",
+        f"| alarm → verdict | {alarms['full_p50']:.0f} ms | {alarms['full_p99']:.0f} ms | < 1 s |",
+        "",
+        "Accuracy of that verdict on every sandbox scenario: [accuracy.md](accuracy.md).",
         "",
         "## Alarm storm",
         "",

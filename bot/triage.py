@@ -149,7 +149,7 @@ class Triage:
             )
         ]
         if count > self.settings.storm_threshold or self.redis.exists(keys.storm_thread(channel)):
-            return self._storm(alarm, env, channel, claimed)
+            return self._storm(alarm, env, channel, claimed, ts)
         timeline.record(self.redis, channel, ts, "alarm", received, user=_poster(alarm))
         reply = self._post(
             channel, ts, _first_reply(alarm, runbooks, claimed), timeline_button=True
@@ -169,22 +169,28 @@ class Triage:
             self.enqueuer.triage(self._request(alarm, env, claimed, channel, ts, reply))
         return Outcome("triage", claimed, f"{len(runbooks) - len(claimed)} already running")
 
-    def _storm(self, alarm: Alarm, env: str, channel: str, claimed: list[str]) -> Outcome:
+    def _storm(self, alarm: Alarm, env: str, channel: str, claimed: list[str], ts: str) -> Outcome:
         thread_key = keys.storm_thread(channel)
         if self.redis.set(keys.storm_post(channel), "1", nx=True, ex=STORM_QUIET_S):
-            ts = self._post(
+            storm_ts = self._post(
                 channel,
                 None,
                 f":tornado: *Alarm storm* in this channel: more than {self.settings.storm_threshold} alarms within a minute. "
                 "Omni triages each runbook once and posts the results in this thread instead of one thread per alarm.",
             )
-            self.redis.set(thread_key, ts or "", ex=STORM_QUIET_S)
+            self.redis.set(thread_key, storm_ts or "", ex=STORM_QUIET_S)
         else:  # the storm goes on: it keeps its thread while alarms keep coming
             pipe = self.redis.pipeline(transaction=False)
             pipe.expire(keys.storm_post(channel), STORM_QUIET_S)
             pipe.expire(thread_key, STORM_QUIET_S)
             pipe.execute()
         thread_ts = self._wait_for(thread_key)
+        if not thread_ts:
+            # the storm post is still waiting for its turn in the channel (posts are paced at
+            # one a second) or Slack refused it: the runbooks claimed here must still run, so
+            # they run in this alarm's own thread rather than not at all
+            logger.warning("storm thread of %s not known: triaging in the alarm's thread", channel)
+            thread_ts = ts
         timeline.record(
             self.redis,
             channel,

@@ -22,6 +22,11 @@ and whose ``checks`` module holds its ``@check`` functions (:mod:`commands.regis
   effect check ids, or :class:`Link` with an evidence test).  Triage walks them upstream from
   an alarm's runbooks, and the analysis names the failing check that no other explains.
 - ``graph``: the key metrics drawn in the thread (a function of the check context).
+- ``expand``: check id → a function of its failing finding naming the runbooks to run next
+  (the alarms area: a firing alarm names the runbooks its metric routes to, so ``/omni diagnose
+  alarms`` goes on to why it fires; links into such a sink would pull in every runbook).
+- ``layer``: where the area sits in the stack (network 0, database 1, … alarms 9): between two
+  root causes that explain as much, the lower layer leads.
 
 Importing an area imports no AWS SDK: the Slack-facing process reads area names and alarm
 routes here.  A test fails on a link or a route that names an unknown check or area.
@@ -32,7 +37,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,6 +71,10 @@ class Area:
     links: tuple[Link, ...]
     graph: Callable[[Any], GraphSpec | None] | None = None
     module: str = ""
+    layer: int = 5  # where it sits: lower layers are upstream (ties between root causes)
+    # check id → the runbooks worth running when that check fails, read from its finding (a
+    # firing alarm names its own: the runbooks its metric routes to); see runner.run_runbooks
+    expand: dict[str, Callable[[Finding], list[str]]] = field(default_factory=dict)
 
 
 _AREAS: dict[str, Area] = {}
@@ -81,12 +90,17 @@ def area(
     links: dict[str, Sequence[str | Link]] | None = None,
     graph: Callable[[Any], GraphSpec | None] | None = None,
     module: str = "",
+    layer: int = 5,
+    expand: dict[str, Callable[[Finding], list[str]]] | None = None,
 ) -> Area:
     """Declare (register) an area; returns it."""
     flat: list[Link] = []
     for cause, effects in (links or {}).items():
         for effect in effects:
-            flat.append(effect if isinstance(effect, Link) else Link(cause, effect))
+            if isinstance(effect, Link):  # the cause is the key it is listed under
+                flat.append(Link(cause, effect.effect, effect.when, effect.why))
+            else:
+                flat.append(Link(cause, effect))
     declared = Area(
         name=name,
         title=title,
@@ -97,6 +111,8 @@ def area(
         links=tuple(flat),
         graph=graph,
         module=module,
+        layer=layer,
+        expand=dict(expand or {}),
     )
     if name in _AREAS and _AREAS[name].module != module:
         raise ValueError(f"area {name!r} declared twice ({_AREAS[name].module}, {module})")
@@ -156,3 +172,25 @@ def default_routes() -> list[Route]:
 
     ordered = [r for a in sorted(discover()) for r in _AREAS[a].routes]
     return sorted(ordered, key=tier)  # stable: declaration order within a tier
+
+
+def expansions() -> dict[str, Callable[[Finding], list[str]]]:
+    """Every area's ``expand`` hooks, by check id."""
+    return {cid: fn for a in discover().values() for cid, fn in a.expand.items()}
+
+
+def upstream_of(checks: Iterable[str]) -> set[str]:
+    """The checks, and every check that can lead to one of them through the areas' links
+    (a link from any check, ``*``, does not pull every check in)."""
+    causes: dict[str, set[str]] = {}
+    for link in links():
+        if link.cause != "*":
+            causes.setdefault(link.effect, set()).add(link.cause)
+    found = set(checks)
+    todo = list(found)
+    while todo:
+        for cause in causes.get(todo.pop(), ()):
+            if cause not in found:
+                found.add(cause)
+                todo.append(cause)
+    return found

@@ -131,6 +131,22 @@ class ClientPool:
         return thread
 
 
+def marker_pages(
+    call: Callable[..., dict[str, Any]], key: str, *, limit: int = 100, **params: Any
+) -> list[dict[str, Any]]:
+    """Every item of a list call that pages with ``NextMarker`` and has no boto3 paginator
+    (WAFv2's ``list_web_acls``, ``list_ip_sets``…); ``call(**params)`` makes one call."""
+    items: list[dict[str, Any]] = []
+    marker: str | None = None
+    for _ in range(1000):  # a bound, not a limit anyone meets
+        page = call(**params, Limit=limit, **({"NextMarker": marker} if marker else {}))
+        items += page.get(key, [])
+        marker = page.get("NextMarker")
+        if not marker or not page.get(key):
+            break
+    return items
+
+
 def _key(service: str, operation: str, params: dict[str, Any]) -> str:
     return f"{service}.{operation}:" + json.dumps(params, sort_keys=True, default=str)
 
@@ -155,19 +171,32 @@ class AwsCaller:
         """Start building the clients these services need (see ``warm_in_background``)."""
         self._pool.warm_in_background(services, self.region)
 
-    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
-        """Make (or share) one API call; ``operation`` is the snake_case boto3 method name."""
+    def call(
+        self, service: str, operation: str, *, in_region: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        """Make (or share) one API call; ``operation`` is the snake_case boto3 method name;
+        ``in_region``: another region than the run's (an image in another region's ECR)."""
+        region = in_region or self.region
         result: dict[str, Any] = self._memoised(
-            _key(service, operation, params),
-            lambda: self._invoke(service, operation, params),
+            f"{region}/" + _key(service, operation, params),
+            lambda: self._invoke(service, operation, params, region),
         )
         return result
 
-    def paginate(self, service: str, operation: str, result_key: str, **params: Any) -> list[Any]:
+    def paginate(
+        self,
+        service: str,
+        operation: str,
+        result_key: str,
+        *,
+        in_region: str | None = None,
+        **params: Any,
+    ) -> list[Any]:
         """All pages of a paginated call, with ``result_key`` concatenated."""
+        region = in_region or self.region
 
         def run() -> list[Any]:
-            client = self._pool.client(service, self.region)
+            client = self._pool.client(service, region)
             items: list[Any] = []
             try:
                 for page in client.get_paginator(operation).paginate(**params):
@@ -178,7 +207,7 @@ class AwsCaller:
                 self.calls.append(f"{service}.{operation}")
             return items
 
-        return self._memoised("pages:" + _key(service, operation, params), run)  # type: ignore[no-any-return]
+        return self._memoised(f"pages:{region}/" + _key(service, operation, params), run)  # type: ignore[no-any-return]
 
     def _memoised(self, key: str, fn: Callable[[], Any]) -> Any:
         with self._lock:
@@ -194,8 +223,10 @@ class AwsCaller:
                 future.set_exception(exc)
         return future.result()
 
-    def _invoke(self, service: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        client = self._pool.client(service, self.region)
+    def _invoke(
+        self, service: str, operation: str, params: dict[str, Any], region: str
+    ) -> dict[str, Any]:
+        client = self._pool.client(service, region)
         try:
             response: dict[str, Any] = getattr(client, operation)(**params)
         except (ClientError, BotoCoreError) as exc:

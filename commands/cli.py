@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="the whole loop on this laptop: no Slack, no AWS, no Redis")
-    demo.add_argument("--scenario", default="aurora-stopped")
+    demo.add_argument("--scenario", default="outage-db-down")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
     return p
 
@@ -272,6 +272,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
+    from .analysis import analyse
     from .aws import ClientPool
     from .credentials import Sessions
     from .output import to_json, to_text
@@ -293,26 +294,23 @@ def _diagnose(args: argparse.Namespace) -> int:
     )
     ctx = make_context(settings, pool)
     names = known if args.area == "all" else [args.area]
-    try:
-        reports = run_runbooks(names, ctx)
+    try:  # one runbook: follow the cause upstream, as a triage does
+        reports = run_runbooks(names, ctx, follow=args.area != "all")
     except UnknownRunbook as exc:
         print(f"omni: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    analysis = analyse(reports)
+    single = args.area != "all"
+    if args.format == "json":
+        print(to_json(reports, analysis, single=single))
+    else:
+        sys.stdout.write(to_text(reports, analysis, colour=sys.stdout.isatty()))
     statuses = {f.status.value for r in reports for f in r.findings}
     if "error" in statuses and not statuses & {"ok", "warn", "fail"}:
-        print(
-            to_json(reports, single=args.area != "all")
-            if args.format == "json"
-            else to_text(reports, colour=False)
-        )
         print(
             "omni: no check could run: check AWS credentials, region and endpoint", file=sys.stderr
         )
         return EXIT_CANNOT_RUN
-    if args.format == "json":
-        print(to_json(reports, single=args.area != "all"))
-    else:
-        sys.stdout.write(to_text(reports, colour=sys.stdout.isatty()))
     return EXIT_FAILED if any(r.failed for r in reports) else EXIT_OK
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from .aws import AwsCaller
+from .aws import AwsCaller, marker_pages
 from .errors import AwsCallError, ResourceNotFound
 from .models import Finding, Remediation, Status
 from .names import Names
@@ -47,13 +47,18 @@ class CheckContext:
         detail: str = "",
         evidence: dict[str, Any] | None = None,
         remediations: list[Remediation] | None = None,
+        *,
+        resources: list[str] | None = None,
     ) -> Finding:
+        """A finding; ``resources``: the ids, names or ARNs it is about (what a recent change
+        must have touched to be its lead)."""
         return Finding(
             status=status,
             title=title,
             detail=detail,
             evidence=evidence or {},
             remediations=remediations or [],
+            resources=sorted(set(resources or [])),
         )
 
     @staticmethod
@@ -115,6 +120,24 @@ class CheckContext:
             raise ResourceNotFound("Aurora cluster", name, self.where)
         cluster: dict[str, Any] = clusters[0]
         return cluster
+
+    def aurora_instances(self) -> list[dict[str, Any]]:
+        """The cluster's instances (status, class, which one writes), one shared call."""
+        name = self.names.aurora_cluster
+        found = self.aws.paginate(
+            "rds",
+            "describe_db_instances",
+            "DBInstances",
+            Filters=[{"Name": "db-cluster-id", "Values": [name]}],
+        )
+        return [i for i in found if i.get("DBClusterIdentifier", name) == name]
+
+    def writer_instance(self) -> str | None:
+        """The writer's DBInstanceIdentifier (the cluster member flagged IsClusterWriter)."""
+        for member in self.aurora_cluster().get("DBClusterMembers", []):
+            if member.get("IsClusterWriter"):
+                return str(member["DBInstanceIdentifier"])
+        return None
 
     def aurora_security_group_ids(self) -> list[str]:
         from_output = self.output_list("aurora_security_group_id")
@@ -249,8 +272,7 @@ class CheckContext:
             parts = str(arn).split("/")
             name, acl_id = parts[-2], parts[-1]
         else:
-            acls = self.aws.call("wafv2", "list_web_acls", Scope="REGIONAL", Limit=100)
-            for summary in acls.get("WebACLs", []):
+            for summary in self.waf_list("list_web_acls", "WebACLs"):
                 if summary["Name"] == name:
                     acl_id = summary["Id"]
             if acl_id is None:
@@ -266,6 +288,12 @@ class CheckContext:
         acl: dict[str, Any] = dict(response["WebACL"])
         acl["LockToken"] = response.get("LockToken")
         return acl
+
+    def waf_list(self, operation: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a WAFv2 list call (they page with NextMarker, 100 at a time)."""
+        return marker_pages(
+            lambda **params: self.aws.call("wafv2", operation, **params), key, Scope="REGIONAL"
+        )
 
     def secret_string(self, secret_id: str) -> str:
         try:

@@ -55,6 +55,9 @@ class Finding(BaseModel):
     detail: str = ""
     evidence: dict[str, Any] = Field(default_factory=dict)
     remediations: list[Remediation] = Field(default_factory=list)
+    resources: list[str] = Field(
+        default_factory=list, description="ids, names or ARNs of what the finding is about"
+    )
 
 
 class Report(BaseModel):
@@ -64,6 +67,7 @@ class Report(BaseModel):
     duration_ms: int
     findings: list[Finding]
     summary: str | None = None
+    followed: bool = False  # only the checks followed upstream from the runbooks asked for
 
     @property
     def worst(self) -> Status:
@@ -94,6 +98,10 @@ class Report(BaseModel):
             return f"No failure found, but {len(errors)} check(s) could not run"
         if warns:
             return f"No failure found; {len(warns)} warning(s): {warns[0].title}"
+        skipped = sum(f.status is Status.SKIPPED for f in self.findings)
+        if skipped:
+            passed = len(self.findings) - skipped
+            return f"{passed} {self.runbook} checks passed; {skipped} not configured"
         return f"All {len(self.findings)} {self.runbook} checks passed"
 
     def sorted_findings(self) -> list[Finding]:

@@ -9,12 +9,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .analysis import where_time_goes
+from .areas import expansions, upstream_of
 from .aws import AwsCaller, ClientPool
 from .context import CheckContext
 from .errors import AwsCallError, CheckError, ResourceNotFound
 from .models import Finding, Report, Status
 from .names import Names
-from .registry import CheckSpec, checks_for, services_for
+from .registry import CheckSpec, all_checks, checks_for, services_for
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -87,24 +88,87 @@ def run_runbooks(
     names: list[str],
     ctx: CheckContext,
     *,
+    follow: bool = False,
+    expand: bool = True,
+    also: tuple[str, ...] = (),
     deadline_s: float | None = None,
     max_workers: int | None = None,
 ) -> list[Report]:
-    """Run several runbooks at once; checks shared between them run once."""
+    """Run several runbooks at once; checks shared between them run once.
+
+    With ``follow``, every check that can lead to one of theirs (the areas' causal links,
+    walked upstream) runs in the same round; its results come as one more report per area,
+    marked ``followed`` (a round takes its longest chain of dependent calls, so following the
+    cause costs no extra time, only calls).  ``also``: more check ids to run in the round.
+
+    With ``follow`` and ``expand``, a failing check with an ``expand`` hook (a firing alarm,
+    whose links would otherwise pull in every runbook) names the runbooks to run next: they and
+    what leads to them run in a second round, only then.  A triage passes ``expand=False``: it
+    was routed from its alarm already.
+    """
     deadline_s = deadline_s if deadline_s is not None else ctx.settings.runbook_deadline_s
-    workers = max_workers or ctx.settings.aws_max_concurrency
+    started = time.monotonic()
     plan: dict[str, list[CheckSpec]] = {name: checks_for(name) for name in names}
     unique: dict[str, CheckSpec] = {s.id: s for specs in plan.values() for s in specs}
+    followed: dict[str, list[CheckSpec]] = {}
+    known = all_checks()
 
-    started = time.monotonic()
-    ctx.aws.prepare(services_for(names))  # no-op in a warm worker
+    def add(wanted: set[str]) -> dict[str, CheckSpec]:
+        new = {}
+        for cid in sorted(wanted - set(unique)):
+            spec = known[cid]
+            followed.setdefault(spec.area, []).append(spec)
+            unique[cid] = new[cid] = spec
+        return new
+
+    if follow or also:
+        add((upstream_of(unique) if follow else set(unique)) | set(also))
+    ctx.aws.prepare(services_for([*names, *followed]))  # no-op in a warm worker
+    results = _round(unique, ctx, deadline_s, max_workers)
+    if follow and expand:
+        hooks = expansions()
+        more = {
+            s.id
+            for cid, hook in hooks.items()
+            if cid in results and results[cid].status in (Status.FAIL, Status.WARN)
+            for rb in hook(results[cid])
+            if rb not in plan
+            for s in checks_for(rb)
+        }
+        second = add(upstream_of(more)) if more else {}
+        if second:
+            ctx.aws.prepare(services_for(sorted({s.area for s in second.values()})))
+            left = max(deadline_s - (time.monotonic() - started), 1.0)
+            results.update(_round(second, ctx, left, max_workers))
+    duration_ms = int((time.monotonic() - started) * 1000)
+    reports = [
+        Report(
+            runbook=name,
+            environment=ctx.names.environment,
+            region=ctx.region,
+            duration_ms=duration_ms,
+            findings=[results[s.id] for s in specs],
+            followed=name in followed,
+        )
+        for name, specs in [*plan.items(), *followed.items()]
+    ]
+    for report in reports:
+        report.summary = where_time_goes(report)
+    return reports
+
+
+def _round(
+    specs: dict[str, CheckSpec], ctx: CheckContext, deadline_s: float, max_workers: int | None
+) -> dict[str, Finding]:
+    """Run ``specs`` concurrently; a check still running at the deadline is an error finding."""
+    workers = max_workers or ctx.settings.aws_max_concurrency
     outer = ThreadPoolExecutor(
-        max_workers=min(workers, max(len(unique), 1)), thread_name_prefix="omni-check"
+        max_workers=min(workers, max(len(specs), 1)), thread_name_prefix="omni-check"
     )
     inner = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="omni-aws")
     ctx._inner = inner
     futures: dict[str, Future[Finding]] = {
-        cid: outer.submit(run_check, spec, ctx) for cid, spec in unique.items()
+        cid: outer.submit(run_check, spec, ctx) for cid, spec in specs.items()
     }
     wait(list(futures.values()), timeout=deadline_s)
     results: dict[str, Finding] = {}
@@ -116,27 +180,14 @@ def run_runbooks(
             results[cid] = Finding(
                 check=cid,
                 status=Status.ERROR,
-                title=f"{unique[cid].title}: did not finish within {deadline_s:g}s",
+                title=f"{specs[cid].title}: did not finish within {deadline_s:g}s",
                 detail="The runbook's deadline passed before this check answered; "
                 "the AWS calls it was waiting on are slow or hanging.",
                 evidence={"deadline_s": deadline_s},
             )
     outer.shutdown(wait=False, cancel_futures=True)
     inner.shutdown(wait=False, cancel_futures=True)
-    duration_ms = int((time.monotonic() - started) * 1000)
-    reports = [
-        Report(
-            runbook=name,
-            environment=ctx.names.environment,
-            region=ctx.region,
-            duration_ms=duration_ms,
-            findings=[results[s.id] for s in specs],
-        )
-        for name, specs in plan.items()
-    ]
-    for report in reports:
-        report.summary = where_time_goes(report)
-    return reports
+    return results
 
 
 def run_runbook(name: str, ctx: CheckContext, **kwargs: Any) -> Report:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-_SLACK_ID = re.compile(r"^[UWBSC][A-Z0-9]{2,20}$")
+_SLACK_ID = re.compile(r"^[UWBSC][A-Z0-9]{1,20}$")
 
 
 def escape(text: object) -> str:

@@ -82,11 +82,18 @@ def put_healthy_metrics(pool: ClientPool, stack: Stack) -> None:
         put_metrics(pool, stack, namespace, metric, dims, values, unit)
 
     cluster = {"DBClusterIdentifier": n.aurora_cluster}
-    capacity = [round(1 + rnd.random(), 1) for _ in range(60)]
-    for dims in (cluster, *({"DBInstanceIdentifier": i} for i in stack.extra["db_instances"])):
-        put("AWS/RDS", "ServerlessDatabaseCapacity", dims, capacity, "None")
-        put("AWS/RDS", "ACUUtilization", dims, [c / 4.0 * 100 for c in capacity], "Percent")
-        put("AWS/RDS", "CPUUtilization", dims, series(20, 15), "Percent")
+    writer, reader = stack.extra["db_instances"][:2]
+    busy = [round(1 + rnd.random(), 1) for _ in range(60)]  # the writer serves the app
+    idle = [0.5] * 60  # the reader idles at its minimum
+    average = [(a + b) / 2 for a, b in zip(busy, idle, strict=True)]  # the cluster's figure
+    for dims, acu, cpu in (
+        ({"DBInstanceIdentifier": writer}, busy, series(20, 15)),
+        ({"DBInstanceIdentifier": reader}, idle, series(3, 2)),
+        (cluster, average, series(12, 8)),
+    ):
+        put("AWS/RDS", "ServerlessDatabaseCapacity", dims, acu, "None")
+        put("AWS/RDS", "ACUUtilization", dims, [c / 4.0 * 100 for c in acu], "Percent")
+        put("AWS/RDS", "CPUUtilization", dims, cpu, "Percent")
     put(
         "AWS/RDS",
         "DatabaseConnections",

@@ -3,7 +3,8 @@
 ``wafv2.get_sampled_requests`` answers from :data:`SAMPLED_REQUESTS` in the documented shape
 (up to ``MaxItems`` samples, ``PopulationSize``, the ``TimeWindow`` used, nothing for a rule
 whose sampling is off); a route to a NAT gateway that failed or was deleted reports
-``blackhole``, as AWS does.  :func:`backend` reaches moto's backend objects, which is how the
+``blackhole``, as AWS does; ``ecs.list_tasks`` pages at 100 (``maxResults``, ``nextToken``), as
+ECS does, where moto returns every task at once.  :func:`backend` reaches moto's backend objects, which is how the
 scenarios break things that the API cannot.
 """
 
@@ -26,7 +27,9 @@ def install_moto_extensions() -> None:
     global _EXTENDED
     if _EXTENDED:
         return
+    from moto.core.responses import ActionResult
     from moto.ec2.models.route_tables import Route
+    from moto.ecs.responses import EC2ContainerServiceResponse
     from moto.wafv2.responses import WAFV2Response
 
     from . import cloudtrail
@@ -56,6 +59,19 @@ def install_moto_extensions() -> None:
             return "blackhole"
         return "active"
 
+    unpaged = EC2ContainerServiceResponse.list_tasks
+
+    def list_tasks(self: Any) -> Any:
+        answer: Any = unpaged(self).result  # moto's answer: every task
+        arns = answer["taskArns"]
+        size = min(int(self._get_param("maxResults") or 100), 100)
+        start = int(self._get_param("nextToken") or 0)
+        page: dict[str, Any] = {"taskArns": arns[start : start + size]}
+        if start + size < len(arns):
+            page["nextToken"] = str(start + size)
+        return ActionResult(page)
+
+    EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
     WAFV2Response.get_sampled_requests = get_sampled_requests  # type: ignore[attr-defined]
     Route.state = property(state)  # type: ignore[assignment,method-assign]
     cloudtrail.install()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,7 +10,7 @@ if TYPE_CHECKING:
 
 
 # The Terraform state this stack is built from (its S3 backend bucket and key).
-_STATE_BUCKET = "{project}-tfstate"
+_STATE_BUCKET = "{project}-tfstate-{account}"  # bucket names are global: one per account
 _STATE_KEY = "{environment}/terraform.tfstate"
 
 
@@ -145,10 +146,32 @@ def _terraform_lock(b: Build) -> None:
         AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    bucket = _STATE_BUCKET.format(project=names.project)
+    bucket = _STATE_BUCKET.format(project=names.project, account=b.extra["account"])
     key = _STATE_KEY.format(environment=names.environment)
     dynamodb.put_item(
         TableName=lock_table,
         Item={"LockID": {"S": f"{bucket}/{key}-md5"}, "Digest": {"S": "0" * 32}},
     )
     b.extra.update(lock_table=lock_table, state_bucket=bucket, state_key=key)
+
+
+def write_state(stack: Any) -> str:
+    """The Terraform state object of the stack (its outputs), in its S3 backend's bucket:
+    ``s3://{bucket}/{key}``, which settings can name as OMNI_TERRAFORM_OUTPUTS or _STATE."""
+    s3 = stack.client("s3")
+    bucket, key = stack.extra["state_bucket"], stack.extra["state_key"]
+    kwargs = (
+        {}
+        if stack.region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": stack.region}}
+    )
+    s3.create_bucket(Bucket=bucket, **kwargs)
+    state = {
+        "version": 4,
+        "terraform_version": "1.9.5",
+        "serial": 42,
+        "outputs": {k: {"value": v, "type": "string"} for k, v in stack.outputs.items()},
+        "resources": [],
+    }
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(state).encode())
+    return f"s3://{bucket}/{key}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from commands.aws import ClientPool
@@ -57,6 +57,12 @@ class Build:
     def c(self, service: str) -> Any:
         return self.pool.client(service, self.region)
 
+    def stack_view(self) -> Stack:
+        """The stack so far (for the helpers that take one)."""
+        return Stack(
+            self.region, self.names, self.outputs, self.pool, {**self.extra, "now": self.now}
+        )
+
     @property
     def base(self) -> str:
         return f"{self.names.project}-{self.names.environment}"
@@ -79,6 +85,7 @@ def seed(pool: ClientPool, names: Names, region: str, *, now: datetime | None = 
     stack.extra["now"] = b.now
     put_healthy_metrics(pool, stack)
     cloudtrail.record_seed_history(stack)
+    stack.extra["state_url"] = operations.write_state(stack)
     return stack
 
 
@@ -348,6 +355,43 @@ def _ecs(b: Build) -> None:
         task_definition_arn=td["taskDefinitionArn"],
         service_key=f"{names.ecs_cluster}:{names.ecs_service}",
     )
+    _settled(b)
+
+
+def _settled(b: Build) -> None:
+    """What ECS shows for a service deployed days ago: its deployment COMPLETED, and its last
+    events those of a rollout that reached a steady state (moto shows IN_PROGRESS forever)."""
+    from .moto_ext import backend
+
+    svc = backend("ecs", b.stack_view()).services[b.extra["service_key"]]
+    deployed = b.now - timedelta(days=3)
+    deployment = svc.deployments[0]
+    deployment.update(
+        rolloutState="COMPLETED",
+        rolloutStateReason=f"ECS deployment {deployment['id']} completed.",
+        runningCount=2,
+        pendingCount=0,
+        createdAt=deployed,
+        updatedAt=deployed + timedelta(minutes=6),
+    )
+    name = b.names.ecs_service
+    svc.events[:0] = [
+        {
+            "id": "steady-1",
+            "createdAt": b.now - timedelta(hours=2),
+            "message": f"(service {name}) has reached a steady state.",
+        },
+        {
+            "id": "complete-1",
+            "createdAt": deployed + timedelta(minutes=6),
+            "message": f"(service {name}) (deployment {deployment['id']}) deployment completed.",
+        },
+        {
+            "id": "started-1",
+            "createdAt": deployed + timedelta(minutes=1),
+            "message": f"(service {name}) has started 2 tasks: (task a1b2) (task c3d4).",
+        },
+    ]
 
 
 def _aurora(b: Build) -> None:
@@ -369,12 +413,13 @@ def _aurora(b: Build) -> None:
         Port=5432,
         ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 4.0},
     )["DBCluster"]
-    rds.create_db_instance(
-        DBInstanceIdentifier=f"{names.aurora_cluster}-1",
-        DBClusterIdentifier=names.aurora_cluster,
-        DBInstanceClass="db.serverless",
-        Engine="aurora-postgresql",
-    )
+    for n in (1, 2):  # a writer and a reader, as the guide's module creates them
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{names.aurora_cluster}-{n}",
+            DBClusterIdentifier=names.aurora_cluster,
+            DBInstanceClass="db.serverless",
+            Engine="aurora-postgresql",
+        )
     writer, reader = cluster["Endpoint"], cluster["ReaderEndpoint"]
     secret = f"{names.project}/{names.environment}/database-url"
     b.c("secretsmanager").create_secret(
@@ -385,5 +430,5 @@ def _aurora(b: Build) -> None:
     b.extra.update(
         reader_endpoint=reader,
         db_url_secret=secret,
-        db_instances=[f"{names.aurora_cluster}-1"],
+        db_instances=[f"{names.aurora_cluster}-1", f"{names.aurora_cluster}-2"],
     )

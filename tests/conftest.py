@@ -68,13 +68,25 @@ def settings() -> Settings:
     return Settings(region="us-east-1")
 
 
+_POOLS: dict[str, ClientPool] = {}
+
+
+def shared_pool(purpose: str = "checks") -> ClientPool:
+    """boto3 clients cost about 90 ms each to build, and a run builds a dozen: tests that only
+    talk to the in-process moto share one pool per purpose for the whole worker (moto intercepts
+    clients built before its context as well as after)."""
+    import boto3
+
+    pool = _POOLS.get(purpose)
+    if pool is None:
+        pool = _POOLS[purpose] = ClientPool(boto3.session.Session(), max_attempts=2)
+    return pool
+
+
 @pytest.fixture
 def stack(aws: Any, settings: Settings) -> Stack:
     """The guide's stack, healthy, in an in-process moto."""
-    import boto3
-
-    pool = ClientPool(boto3.session.Session(), max_attempts=2)
-    return seed(pool, Names.from_settings(settings), settings.region)
+    return seed(shared_pool("seed"), Names.from_settings(settings), settings.region)
 
 
 @pytest.fixture

@@ -110,9 +110,10 @@ def test_alarm_post_gets_its_triage_in_its_thread(
         first_reply_s = time.monotonic() - started
         assert f"Triaging *{name}* (ALARM): alb, ecs" in first.text
         verdict = fake_slack.wait_for(
-            lambda: [c for c in fake_slack.find("chat.update") if "Triage of" in c.text], timeout=60
+            lambda: [c for c in fake_slack.find("chat.update") if "Triage of" in c.all_text()],
+            timeout=60,
         )[0]
-        assert "All 2 ALB targets are unhealthy" in verdict.text or "unhealthy" in verdict.text
+        assert verdict.text.startswith("Root cause:") and "unhealthy" in verdict.all_text()
         thread = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == alarm_ts]
         assert any("All 2 ALB targets are unhealthy" in c.all_text() for c in thread)
         assert all(c.channel == CHANNEL for c in thread)

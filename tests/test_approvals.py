@@ -385,13 +385,17 @@ def test_expired_plan_button_is_replaced_by_a_note(
     web: Any, store: PlanStore, fake_slack: FakeSlack, settings: Settings
 ) -> None:
     from bot.render import fix_button
+    from commands.analysis import Offer
 
     plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
     client = make_web_client(settings)
     root = client.chat_postMessage(channel="C1", text="root")["ts"]
-    button = fix_button(
-        propose("rds.start_cluster", DBClusterIdentifier="c1"), store.ref(plan), 0, "production"
-    ).to_dict()
+    offer = Offer(
+        remediation=propose("rds.start_cluster", DBClusterIdentifier="c1"),
+        check="db.cluster_status",
+        finding="Aurora cluster is stopped",
+    )
+    button = fix_button(offer, store.ref(plan), 0, "production").to_dict()
     message = client.chat_postMessage(
         channel="C1",
         thread_ts=root,

@@ -32,7 +32,16 @@ def test_diagnose_db_json_on_a_broken_stack(served_stack: Stack) -> None:
     out = _omni("diagnose", "db", "--format", "json", env=clean_env(**aws_env(served_stack)))
     assert out.returncode == 1, out.stderr
     report = json.loads(out.stdout)
-    assert set(report) == {"runbook", "environment", "region", "duration_ms", "findings", "summary"}
+    # the contract's keys, then the analysis across layers (additive keys)
+    assert set(report) == {
+        "runbook",
+        "environment",
+        "region",
+        "duration_ms",
+        "findings",
+        "summary",
+    } | {"followed", "root_cause", "other_causes", "upstream"}
+    assert report["root_cause"]["check"] == "db.cluster_status" and report["followed"] is False
     assert (report["runbook"], report["environment"], report["region"]) == (
         "db",
         "production",
@@ -56,7 +65,8 @@ def test_diagnose_db_json_on_a_broken_stack(served_stack: Stack) -> None:
 def test_diagnose_db_text_on_a_healthy_stack(served_stack: Stack) -> None:
     out = _omni("diagnose", "db", env=clean_env(**aws_env(served_stack)))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "Aurora cluster is available" in out.stdout
+    assert "Aurora cluster and its 2 instance(s) are available" in out.stdout
+    assert "6 db checks passed; 2 not configured" in out.stdout  # skipped is not passed
     assert "\033[" not in out.stdout  # no colour when not a TTY
 
 
@@ -77,7 +87,7 @@ def test_diagnose_all_leads_with_the_root_cause(served_stack: Stack) -> None:
     ]
     assert doc["root_cause"]["check"] == "db.cluster_status"
     text = _omni("diagnose", "all", env=clean_env(**aws_env(served_stack))).stdout
-    assert text.startswith("Most probable cause: Aurora cluster is stopped (db.cluster_status)")
+    assert text.startswith("Root cause: Aurora cluster is stopped (db.cluster_status)")
 
 
 def test_diagnose_all_healthy_exits_0(served_stack: Stack) -> None:
@@ -104,14 +114,15 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_demo_runs_the_loop() -> None:
-    """alarm → triage → approval → fix → verify, on the default scenario (Aurora stopped)."""
+    """alarm → triage → approval → fix → verify, on the default scenario (Aurora stopped, seen
+    by the 5XX alarm at the load balancer: the verdict names the database, three layers down)."""
     out = _omni("demo", env=clean_env())
     assert out.returncode == 0, out.stderr
     text = out.stdout
     steps = [
-        "CloudWatch Alarm | omnirapeutic-production-rds-connections-high",
+        "CloudWatch Alarm | omnirapeutic-production-alb-elb-5xx-high",
+        "*Root cause:* Aurora cluster is stopped",
         "Triage of",
-        "Aurora cluster is stopped",
         "rds:StartDBCluster",
         "@oncall clicks [ Fix: Start the Aurora cluster ]",
         "approved `rds.start_cluster`",

@@ -142,11 +142,84 @@ def test_capacity_pinned_proposes_raise(settings: Settings, stack: Stack) -> Non
     assert finding.remediations[0].params["MaxCapacity"] == 8.0
 
 
-def test_connections_against_90_per_acu(settings: Settings, stack: Stack) -> None:
+def test_connection_limit_is_estimated_from_max_capacity_without_sql(
+    settings: Settings, stack: Stack
+) -> None:
+    """Not a fixed 90 per ACU: Aurora PostgreSQL's default LEAST(memory/9531392, 5000), memory
+    about 2 GiB per ACU at the maximum capacity, said to be an estimate."""
     apply_scenario("db-connections-exhausted", stack)
     finding = _finding(_run(settings, stack), "db.connections")
-    assert finding.evidence["approx_limit"] == 360.0
-    assert finding.evidence["peak_connections_1h"] == 355.0
+    assert finding.status is Status.FAIL
+    assert finding.evidence["limit"] == 901  # 4 ACU → 8 GiB
+    assert "estimated" in finding.evidence["limit_from"]
+    [fix] = finding.remediations
+    assert fix.id == "rds.raise_max_capacity" and "reboot" in fix.caveat
+
+
+def test_connection_limit_is_show_max_connections_with_sql(
+    settings: Settings, stack: Stack, postgres_dsn: str
+) -> None:
+    """With a diagnostics connection, the limit is the instance's own max_connections."""
+    import psycopg
+
+    with psycopg.connect(postgres_dsn) as conn:
+        limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name="diag", SecretString=postgres_dsn
+    )
+    from sandbox.scenarios._faults import db_metric
+
+    db_metric(
+        stack, "DatabaseConnections", [10.0] * 50 + [limit * 0.95] * 10, "Count", instance=False
+    )
+    s = settings.model_copy(update={"db_diag_secret": "diag"})
+    finding = _finding(_run(s, stack), "db.connections")
+    assert finding.status is Status.FAIL, finding
+    assert (finding.evidence["limit"], finding.evidence["limit_from"]) == (
+        limit,
+        "SHOW max_connections",
+    )
+
+
+def test_a_writer_pinned_at_max_is_seen_though_the_cluster_average_is_low(
+    settings: Settings, stack: Stack
+) -> None:
+    """The cluster figure averages the writer (4 of 4 ACU) with an idle reader (0.5): 2.25.
+    Judged on the cluster, nothing is wrong; judged on the writer, it cannot scale further."""
+    apply_scenario("db-capacity-pinned", stack)
+    pool = ClientPool(boto3.session.Session(), max_attempts=2)
+    ctx = make_context(settings, pool, outputs=stack.outputs)
+    cluster_level = ctx.metric(
+        "AWS/RDS", "ServerlessDatabaseCapacity", {"DBClusterIdentifier": stack.names.aurora_cluster}
+    )
+    assert max(p["Maximum"] for p in cluster_level) == 2.25
+    finding = _finding(_run(settings, stack), "db.serverless_capacity")
+    assert finding.status is Status.FAIL
+    assert finding.evidence["judged_on"] == f"writer {stack.extra['db_instances'][0]}"
+    assert finding.evidence["latest_acu_utilization_pct"] == 100.0
+
+
+def test_an_available_cluster_with_a_failed_writer_fails(settings: Settings, stack: Stack) -> None:
+    apply_scenario("aurora-writer-failed", stack)
+    finding = _finding(_run(settings, stack), "db.cluster_status")
+    assert finding.status is Status.FAIL
+    writer = stack.extra["db_instances"][0]
+    assert finding.title == f"Aurora writer {writer} is failed"
+    assert {"instance": writer, "status": "failed", "writer": True} in finding.evidence["instances"]
+
+
+def test_a_failed_reader_is_a_warning(settings: Settings, stack: Stack) -> None:
+    from sandbox.moto_ext import backend
+
+    backend("rds", stack).databases[
+        stack.extra["db_instances"][1]
+    ].status = "incompatible-parameters"
+    finding = _finding(_run(settings, stack), "db.cluster_status")
+    assert finding.status is Status.WARN  # the writer still serves
+    assert (
+        finding.title
+        == f"Aurora instance {stack.extra['db_instances'][1]} is incompatible-parameters"
+    )
 
 
 def test_wrong_cluster_name_names_what_was_looked_for(settings: Settings, stack: Stack) -> None:
@@ -168,4 +241,5 @@ def test_deadline_turns_slow_checks_into_errors(settings: Settings, stack: Stack
     report = run_runbook("db", make_context(settings, pool, outputs=stack.outputs), deadline_s=2)
     status = _finding(report, "db.cluster_status")
     assert status.status is Status.ERROR and "did not finish" in status.title
-    assert _finding(report, "db.cpu").status is Status.OK  # not waiting on the slow call
+    # a check that does not wait on the slow call still reports
+    assert _finding(report, "db.slow_queries").status is Status.SKIPPED

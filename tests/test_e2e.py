@@ -82,7 +82,8 @@ def test_slash_command_to_threaded_findings(
     thread = " ".join(c.all_text() for c in replies)
     assert "Aurora cluster is stopped" in thread and "db.cluster_status" in thread
     assert "rds:StartDBCluster" in thread and served_stack.names.aurora_cluster in thread
-    assert "Aurora cluster is stopped" in update.text and ":red_circle:" in update.text
+    assert update.text == "Root cause: Aurora cluster is stopped"
+    assert ":red_circle: *Root cause:* Aurora cluster is stopped" in update.all_text()
     # structured logs: the worker's lines are JSON with the job and thread ids; no secret in them
     worker_lines = [
         json.loads(line)

@@ -372,6 +372,12 @@ def test_each_diagnosis_sees_only_its_own_account(
         if m.thread_ts == staging_root
     ]
     assert any("*db* in *staging* (eu-west-1)" in body for body in replies), replies
+    updates = [
+        json.dumps(m.body)
+        for m in fake_slack.find("chat.update")
+        if m.body.get("ts") == staging_root
+    ]
+    assert any("in *staging* (eu-west-1)" in body for body in updates), updates
     # one role assumption per environment, reused by the next job
     diagnose("ecs", "staging", "C0STAGINC")
     assert sorted(runtime.assumed) == sorted([PROD_ROLE, STAGING_ROLE])  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ Slack over HTTP, the real Redis (and a private redis-server for the restart), re
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -142,8 +143,14 @@ def test_slack_429_and_5xx_messages_still_delivered_in_order(
     fake_slack.fail_next(times=2, status=status, retry_after=0)
     jobs.run_diagnosis({**request, "thread_ts": root})
     assert _delivered(fake_slack, root) == expected  # all of them, in the same order
-    refused = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
-    assert len(refused) == 2 + 2 * len(expected) + 2  # two roots, two runs, two refusals
+    # the verdict edit comes first: it met the two refusals and was sent again
+    edits = fake_slack.find("chat.update", ts=root)
+    assert len(edits) == 3 and edits[0].text == edits[2].text
+    assert edits[2].text.startswith("Root cause: Aurora cluster is stopped")
+    [verdict] = fake_slack.roots("C0INC")[1:]
+    assert verdict["text"] == edits[2].text
+    posts = [c for c in fake_slack.calls if c.method == "chat.postMessage"]
+    assert len(posts) == 2 + 2 * len(expected)  # two roots, then each reply once per run
 
 
 def _delivered(fake_slack: FakeSlack, thread_ts: str) -> list[str]:
@@ -197,7 +204,7 @@ def test_slack_unreachable_before_the_thread_exists(
     runtime.slack = up
     SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
     [root] = fake_slack.roots("C0LATE")
-    assert "asked by <@U1>" in root["text"]
+    assert "db in production" in root["text"] and "asked by <@U1>" in json.dumps(root["blocks"])
     texts = " ".join(_thread_texts(fake_slack, root["ts"]))
     assert "db.cluster_status" in texts
 

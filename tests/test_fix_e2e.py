@@ -68,7 +68,9 @@ def click(port: int, user: str, button: dict[str, Any], message_ts: str, thread_
 
 
 def _button(fake_slack: FakeSlack, fix_id: str) -> tuple[dict[str, Any], str]:
-    for call in fake_slack.find("chat.postMessage"):
+    """The fix's button and the ts of the message holding it (the verdict, an edit of the
+    thread's root, holds the root cause's buttons; the details hold the rest)."""
+    for call in fake_slack.find("chat.update") + fake_slack.find("chat.postMessage"):
         for block in call.body.get("blocks") or []:
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element["action_id"].startswith(f"remediate:{fix_id}"):
@@ -159,7 +161,8 @@ def test_start_the_stopped_cluster_from_slack(
             timeout=60,
         )
         assert (
-            "`db.cluster_status` is now *ok*: Aurora cluster is available" in verification[0].text
+            "`db.cluster_status` is now *ok*: Aurora cluster and its 2 instance(s) are available"
+            in verification[0].text
         )
         time.sleep(1.5)
         started = [

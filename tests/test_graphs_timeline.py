@@ -27,7 +27,7 @@ from sandbox import Stack, apply_scenario
 from sandbox.demo import run_demo
 from sandbox.fakeslack import FakeSlack
 from sandbox.metrics import put_metrics
-from workers import jobs
+from workers import jobs, record
 from workers.runtime import Runtime, set_runtime
 
 RED = (0xD6, 0x27, 0x28)
@@ -176,7 +176,7 @@ def test_no_data_means_a_note_and_no_upload(runtime: Runtime, fake_slack: FakeSl
         source="slack", name="q-depth", state="ALARM", namespace="AWS/SQS", metric="Depth"
     )
     ctx = make_context(runtime.settings, runtime.pool)
-    jobs.post_graph(runtime, "C0INC", "1.1", lambda: graphs.alarm_graph(alarm), ctx)
+    record.post_graph(runtime, "C0INC", "1.1", lambda: graphs.alarm_graph(alarm), ctx)
     [note] = fake_slack.find("chat.postMessage")
     assert note.thread_ts == "1.1" and "No data for q-depth in the last 30 minutes" in note.text
     assert not fake_slack.find("files.getUploadURLExternal") and not fake_slack.files
@@ -187,7 +187,7 @@ def test_a_failing_graph_never_fails_the_job(runtime: Runtime, fake_slack: FakeS
         raise RuntimeError("boom")
 
     ctx = make_context(runtime.settings, runtime.pool)
-    jobs.post_graph(runtime, "C0INC", "1.1", broken, ctx)
+    record.post_graph(runtime, "C0INC", "1.1", broken, ctx)
     [note] = fake_slack.find("chat.postMessage")
     assert "No graph for this thread: RuntimeError" in note.text
 
@@ -202,30 +202,34 @@ def test_timeline_of_alarm_triage_fix_verify(
     redis_url: str, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     out = io.StringIO()
-    assert run_demo("aurora-stopped", out, redis=Redis.from_url(redis_url), slack=fake_slack) == 0
+    assert run_demo("outage-db-down", out, redis=Redis.from_url(redis_url), slack=fake_slack) == 0
     thread = "1700000000.000100"
-    assert _events(redis_url, thread) == [
+    events = _events(redis_url, thread)
+    findings = [e for e in events if e[0] == "finding"]
+    assert events == [
         ("alarm", "alarm post"),
         ("started", "Omni"),
-        ("finding", "Omni"),  # db.cluster_status fail
-        ("finding", "Omni"),  # the ok ones, in one line
+        *findings,
         ("finished", "Omni"),
         ("proposed", "Omni"),
         ("approved", "U0ONCALL"),
         ("executed", "U0ONCALL"),
         ("verified", "U0ONCALL"),
     ]
+    assert findings and {who for _, who in findings} == {"Omni"}
     # the Timeline button posted it as a Markdown file in the alarm's thread
     [posted] = [f for f in fake_slack.files if f["name"] == f"timeline-{thread}.md"]
     assert posted["thread_ts"] == thread and posted["channel"] == "C0INCIDENT"
     md = posted["data"].decode()
     rows = [line for line in md.splitlines() if line.startswith("| 20")]
-    assert len(rows) == 9
-    assert "Alarm *omnirapeutic-production-rds-connections-high* ALARM received" in rows[0]
-    assert "`db.cluster_status` fail: Aurora cluster is stopped" in rows[2]
-    assert "| <@U0ONCALL> | Executed `rds.start_cluster`" in rows[7]
-    assert 'before {"Status":"stopped"} → after {"Status":"available"}' in rows[7]
-    assert "is now *ok*" in rows[8]
+    assert len(rows) == len(events)
+    assert "Alarm *omnirapeutic-production-alb-elb-5xx-high* ALARM received" in rows[0]
+    assert any("`db.cluster_status` fail: Aurora cluster is stopped" in row for row in rows)
+    assert "followed upstream:" in md  # the healthy checks followed upstream, on one line
+    assert "root cause `db.cluster_status`" in rows[len(findings) + 2]
+    assert "| <@U0ONCALL> | Executed `rds.start_cluster`" in rows[-2]
+    assert 'before {"Status":"stopped"} → after {"Status":"available"}' in rows[-2]
+    assert "is now *ok*" in rows[-1]
     # and `omni timeline` prints the same table from Redis
     monkeypatch.setenv("REDIS_URL", redis_url)
     capsys.readouterr()
@@ -241,11 +245,12 @@ def test_timeline_names_both_people_of_a_two_person_fix(
 ) -> None:
     run_demo("deploy-state-lock", io.StringIO(), redis=Redis.from_url(redis_url), slack=fake_slack)
     [root] = fake_slack.roots("C0INCIDENT")
-    assert _events(redis_url, root["ts"]) == [
+    events = _events(redis_url, root["ts"])
+    findings = [e for e in events if e[0] == "finding"]
+    assert events == [
         ("requested", "U0ONCALL"),
         ("started", "Omni"),
-        ("finding", "Omni"),
-        ("finding", "Omni"),
+        *findings,
         ("finished", "Omni"),
         ("proposed", "Omni"),
         ("approved", "U0ONCALL"),  # first approval

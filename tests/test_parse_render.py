@@ -8,6 +8,7 @@ from slack_sdk.models.blocks import Block
 
 from bot import render
 from bot.parse import areas, parse
+from commands.analysis import analyse
 from commands.fixes import propose
 from commands.models import Finding, Report, Status
 
@@ -32,7 +33,7 @@ def test_everything_else_is_help_with_a_reason() -> None:
 @settings(max_examples=300, deadline=None)
 def test_parser_never_raises(text: str) -> None:
     cmd = parse(text)
-    assert cmd.kind in {"help", "diagnose"}
+    assert cmd.kind in {"help", "diagnose", "audit"}
     if cmd.kind == "diagnose":
         assert cmd.area in areas()
 
@@ -55,11 +56,14 @@ def _huge_report(n: int) -> Report:
 
 
 def test_long_reports_respect_slack_limits() -> None:
-    messages = render.report_messages(_huge_report(60))
+    report = _huge_report(60)
+    messages = render.report_messages(report, analyse([report]))
     assert len(messages) > 1
     for text, blocks in messages:
         assert len(blocks) <= 50
         assert len(text) < 40000
+        # Slack refuses about 12,000 characters of block text (msg_blocks_too_long)
+        assert len(json.dumps(blocks, ensure_ascii=False)) <= render.MAX_TEXT + 3500
         for block in blocks:
             if block["type"] == "section":
                 assert len(block["text"]["text"]) <= 3000
@@ -68,12 +72,22 @@ def test_long_reports_respect_slack_limits() -> None:
     assert "truncated" in joined
 
 
-def test_verdict_is_one_line() -> None:
+def test_the_verdict_leads_with_the_root_cause_in_one_line() -> None:
     report = _huge_report(4)
     report.findings[1].title = "Aurora\ncluster is stopped " + "z" * 900
-    line = render.verdict_text(report, "U1")
-    assert "\n" not in line and "<@U1>" in line and "+1 more failing" in line
-    assert len(line) < 400
+    analysis = analyse([report])
+    header = render.Header(
+        kind="diagnose", environment="production", asked=["db"], user="U024BE7LH"
+    )
+    text, blocks = render.verdict_message(header, analysis, [report], [])
+    assert text.startswith("Root cause: Aurora cluster is stopped") and "\n" not in text
+    first = blocks[0]["text"]["text"].splitlines()[0]
+    assert (
+        first.startswith(":red_circle: *Root cause:* Aurora cluster is stopped")
+        and len(first) < 300
+    )
+    assert "<@U024BE7LH>" in json.dumps(blocks)  # who asked: Omni's own mention stays live
+    assert blocks[-1]["elements"][0]["action_id"] == render.TIMELINE_ACTION
 
 
 def test_help_lists_areas() -> None:

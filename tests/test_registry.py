@@ -53,9 +53,9 @@ def test_every_area_package_declares_its_area_and_registers_checks() -> None:
 def test_causal_links_and_routes_name_known_checks_and_areas() -> None:
     known = set(all_checks())
     for link in areas.links():
-        assert link.cause in known, f"link from unknown check {link.cause}"
+        assert link.cause in known or link.cause == "*", f"link from unknown check {link.cause}"
         assert link.effect in known, f"link {link.cause} → unknown check {link.effect}"
-        assert link.cause.split(".")[0] in areas.names()
+        assert link.cause == "*" or link.cause.split(".")[0] in areas.names()
     for route in areas.default_routes():
         assert route.runbooks and set(route.runbooks) <= set(areas.names()), route
 
@@ -135,4 +135,5 @@ def test_proposed_fixes_are_catalogued() -> None:
 
 
 def test_fix_catalogue_matches_design() -> None:
-    assert {k: v.risk.value for k, v in catalogue().items()} == FIXES
+    declared = {k: v.risk.value for k, v in catalogue().items()}
+    assert FIXES.items() <= declared.items()  # the design's fixes, at their risk; more may come

@@ -174,6 +174,23 @@ def test_a_storm_across_a_minute_boundary_keeps_one_thread(
     assert len(summaries) == 1
 
 
+def test_a_storm_whose_thread_is_not_posted_yet_still_runs_its_runbooks(
+    triage: Triage, fake_slack: FakeSlack, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storm post waits for its turn in the channel (one post a second) or Slack refuses
+    it: an alarm that claimed a runbook meanwhile still gets that runbook run, in its own
+    thread, not silently dropped."""
+    monkeypatch.setattr(Triage, "_wait_for", lambda self, key, timeout_s=5.0: None)
+    for i in range(3):
+        triage.handle(_alarm(f"prod-api-5xx-high-{i}"), "C1", f"{i}.0")
+    outcome = triage.handle(
+        _alarm("prod-rds-cpu-high-9", metric="CPUUtilization", namespace="AWS/RDS"), "C1", "9.0"
+    )
+    assert outcome.action == "storm" and outcome.runbooks == ["db"]
+    [db_job] = [j for j in _jobs(redis_url) if j["runbooks"] == ["db"]]
+    assert db_job["thread_ts"] == "9.0"
+
+
 def test_keys_are_namespaced_and_expire(triage: Triage, redis_url: str) -> None:
     triage.handle(_alarm("prod-api-5xx-high"), "C1", "1.1")
     redis = Redis.from_url(redis_url)

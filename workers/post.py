@@ -1,47 +1,34 @@
-"""Posting a report to its Slack thread: findings as replies, then the root edited to a verdict."""
+"""Publishing a run in its Slack thread: the verdict first, then the details at Slack's pace.
+
+1. Plans: one per fix and target the analysis offers with a button (the root cause's first),
+   stored in Redis; a button carries only its plan's signed reference.
+2. The verdict: the message the thread starts with (the ``/omni`` root, or Omni's first reply
+   under an alarm) is edited into the root cause, its chain and its fix buttons, as soon as the
+   analysis is done.  ``chat.update`` is not paced, so the verdict never waits behind posts.
+3. The details: one message per runbook with something to say (paced, about one a second per
+   channel), the runbooks that found nothing in one line.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from commands.analysis import root_cause
-from commands.models import Finding, Remediation, Report, Status
+from commands.analysis import Analysis, Offer
+from commands.models import Remediation, Report, Status
 
 logger = logging.getLogger(__name__)
 
-
-def post_report(
-    slack: WebClient,
-    channel: str,
-    thread_ts: str,
-    report: Report,
-    user: str | None,
-    *,
-    edit_root: bool = True,
-) -> list[str]:
-    """Reply in the thread (several messages when the report is long), then edit the root."""
-    posted: list[str] = []
-    for text, blocks in render.report_messages(
-        report, _plan_ref(channel, thread_ts, report.environment)
-    ):
-        response = slack.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
-        )
-        posted.append(str(response["ts"]))
-    if edit_root:
-        text = render.verdict_text(report, user)
-        slack.chat_update(
-            channel=channel, ts=thread_ts, text=text, blocks=render.with_timeline_button(text)
-        )
-    return posted
+PlanMaker = Callable[[Offer], str | None]
 
 
-def _plan_ref(channel: str, thread_ts: str, environment: str) -> render.PlanRef | None:
-    """Store each proposed fix as a plan; the button carries only its signed reference."""
+def plan_maker(channel: str, thread_ts: str, environment: str) -> PlanMaker | None:
+    """Store an offer as a plan (and audit the proposal); None where plans cannot be stored."""
     from .runtime import get_runtime
 
     rt = get_runtime()
@@ -49,52 +36,78 @@ def _plan_ref(channel: str, thread_ts: str, environment: str) -> render.PlanRef 
         return None
     plans, audit = rt.plans, rt.audit
 
-    def ref(finding: Finding, r: Remediation) -> str | None:
+    def make(offer: Offer) -> str | None:
         plan = plans.propose(
-            r,
-            check=finding.check,
-            finding=finding.title,
+            offer.remediation,
+            check=offer.check,
+            finding=offer.finding,
             channel=channel,
             thread_ts=thread_ts,
             environment=environment,
         )
         if audit is not None:
-            audit.record("proposed", user=None, plan=plan, outcome="proposed", check=finding.check)
+            audit.record("proposed", user=None, plan=plan, outcome="proposed", check=offer.check)
         return plans.ref(plan)
 
-    return ref
+    return make
 
 
-def post_reports(
+def publish(
     slack: WebClient,
+    *,
     channel: str,
     thread_ts: str,
+    verdict_ts: str | None,
+    header: render.Header,
     reports: list[Report],
-    user: str | None,
-    *,
-    root_is_alarm: bool = False,
-) -> None:
-    """One report as is; several (``diagnose all``) lead with the root cause, skip quiet ones.
+    analysis: Analysis,
+    make_plan: PlanMaker | None,
+) -> dict[str, Any]:
+    """Post one run: plans, then the verdict (``verdict_ts`` edited, or posted in the thread when
+    None), then the details.  Returns what was posted, for the job's result."""
+    refs: dict[tuple[str, str], tuple[Offer, str]] = {}
+    if make_plan is not None:
+        for offer in analysis.offers:
+            if offer.symptom_of is None:
+                ref = make_plan(offer)
+                if ref:
+                    key = (offer.remediation.id, offer.remediation.target or offer.remediation.id)
+                    refs[key] = (offer, ref)
+    root = analysis.root.check if analysis.root else None
+    verdict_buttons = [v for v in refs.values() if v[0].check == root][:3]
+    text, blocks = render.verdict_message(header, analysis, reports, verdict_buttons)
+    if verdict_ts:
+        slack.chat_update(channel=channel, ts=verdict_ts, text=text, blocks=blocks)
+    else:
+        verdict_ts = str(
+            slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)[
+                "ts"
+            ]
+        )
 
-    ``root_is_alarm``: the thread's root is another app's alarm post, which Omni cannot edit.
-    """
-    if len(reports) == 1:
-        post_report(slack, channel, thread_ts, reports[0], user, edit_root=not root_is_alarm)
-        return
-    cause = root_cause(reports)
-    text, blocks = render.root_cause_message(cause, reports)
-    slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+    def button_of(r: Remediation) -> tuple[Offer, str] | None:
+        return refs.get((r.id, r.target or r.id))
+
+    posted = 0
+    quiet = []
+    # the one runbook asked for is shown in full even when healthy: what was checked, and how;
+    # runbooks of "all" and those followed upstream that found nothing get one line together
+    asked = [r for r in reports if not r.followed]
     for report in reports:
-        if report.worst in (Status.FAIL, Status.ERROR, Status.WARN):
-            for msg_text, msg_blocks in render.report_messages(report):
+        shown = len(asked) == 1 and report is asked[0]
+        if shown or report.worst in (Status.FAIL, Status.ERROR, Status.WARN):
+            for msg_text, msg_blocks in render.report_messages(report, analysis, button_of):
                 slack.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, text=msg_text, blocks=msg_blocks
                 )
-    if not root_is_alarm:
-        verdict = render.all_verdict_text(cause, reports, user)
-        slack.chat_update(
-            channel=channel, ts=thread_ts, text=verdict, blocks=render.with_timeline_button(verdict)
-        )
+                posted += 1
+        else:
+            quiet.append(report)
+    line = render.quiet_line(quiet)
+    if line is not None:
+        slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=line[0], blocks=line[1])
+        posted += 1
+    return {"verdict_ts": verdict_ts, "messages": posted, "plans": len(refs)}
 
 
 def tell_thread(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from ..errors import AwsCallError
 from ..models import Risk
-from ._registry import Call, FixContext, FixResult, Params, fix
+from ._registry import Call, FixContext, FixRefused, FixResult, Params, fix
 
 
 class AllowEcsToAurora(Params):
@@ -27,6 +29,37 @@ def ingress_rules(ctx: FixContext, group_id: str) -> list[str]:
     return rules
 
 
+def allow_from_group(
+    ctx: FixContext, group_id: str, source_group_id: str, port: int, rule: str
+) -> FixResult:
+    """Ingress on ``port`` from another security group (already there: nothing to do)."""
+    before = ingress_rules(ctx, group_id)
+    try:
+        ctx.call(
+            "ec2",
+            "authorize_security_group_ingress",
+            GroupId=group_id,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": port,
+                    "ToPort": port,
+                    "UserIdGroupPairs": [
+                        {"GroupId": source_group_id, "Description": f"{rule} (restored by Omni)"}
+                    ],
+                }
+            ],
+        )
+    except AwsCallError as exc:
+        if exc.code != "InvalidPermission.Duplicate":
+            raise
+    return FixResult(
+        f"{group_id} accepts {port} from {source_group_id}",
+        {"ingress": before},
+        {"ingress": ingress_rules(ctx, group_id)},
+    )
+
+
 @fix(
     "ec2.allow_ecs_to_aurora",
     title="Allow the ECS tasks to reach Aurora",
@@ -38,31 +71,77 @@ def ingress_rules(ctx: FixContext, group_id: str) -> list[str]:
     "security group) and apply.",
 )
 def allow_ecs_to_aurora(ctx: FixContext, p: AllowEcsToAurora) -> FixResult:
-    before = ingress_rules(ctx, p.GroupId)
-    try:
+    return allow_from_group(ctx, p.GroupId, p.SourceSecurityGroupId, p.Port, "aurora_from_ecs")
+
+
+class AllowAlbToEcs(Params):
+    GroupId: str
+    SourceSecurityGroupId: str
+    Port: int = Field(ge=1, le=65535)
+
+
+@fix(
+    "ec2.allow_alb_to_ecs",
+    title="Let the load balancer reach the tasks",
+    risk=Risk.HIGH,
+    calls=[Call("ec2:AuthorizeSecurityGroupIngress")],
+    reads=("ec2:DescribeSecurityGroups",),
+    target="GroupId",
+    terraform="Restore the ingress rule from the ALB security group on the container port "
+    "(`aws_security_group_rule.ecs_from_alb`) and apply.",
+)
+def allow_alb_to_ecs(ctx: FixContext, p: AllowAlbToEcs) -> FixResult:
+    return allow_from_group(ctx, p.GroupId, p.SourceSecurityGroupId, p.Port, "ecs_from_alb")
+
+
+class RerouteViaNat(Params):
+    RouteTableIds: list[str] = Field(min_length=1, max_length=20)
+    NatGatewayId: str
+    FailedNatGatewayId: str
+
+
+def _default_targets(ctx: FixContext, tables: list[str]) -> dict[str, str | None]:
+    found = ctx.call("ec2", "describe_route_tables", RouteTableIds=tables)["RouteTables"]
+    out: dict[str, str | None] = {}
+    for table in found:
+        route: dict[str, Any] = next(
+            (r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"),
+            {},
+        )
+        out[table["RouteTableId"]] = route.get("NatGatewayId") or route.get("GatewayId")
+    return out
+
+
+@fix(
+    "ec2.reroute_via_nat",
+    title="Route the private subnets through the healthy NAT gateway",
+    risk=Risk.MEDIUM,
+    calls=[Call("ec2:ReplaceRoute")],
+    reads=("ec2:DescribeRouteTables", "ec2:DescribeNatGateways"),
+    target=lambda p: ",".join(p.RouteTableIds),
+    terraform="Nothing to keep: re-create the failed NAT gateway (terraform taint "
+    "module.vpc.aws_nat_gateway.main[N]; terraform apply), which restores each table's route.",
+    caveat="A mitigation: traffic from the other zone crosses zones (and pays for it) until "
+    "the failed gateway is re-created.",
+)
+def reroute_via_nat(ctx: FixContext, p: RerouteViaNat) -> FixResult:
+    nat = ctx.call("ec2", "describe_nat_gateways", NatGatewayIds=[p.NatGatewayId])["NatGateways"]
+    if not nat or nat[0].get("State") != "available":
+        raise FixRefused(f"{p.NatGatewayId} is not available: nothing to route through")
+    before = _default_targets(ctx, p.RouteTableIds)
+    moved = [t for t, target in before.items() if target == p.FailedNatGatewayId]
+    if not moved:
+        raise FixRefused(f"no table still routes through {p.FailedNatGatewayId}")
+    for table in moved:
         ctx.call(
             "ec2",
-            "authorize_security_group_ingress",
-            GroupId=p.GroupId,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": p.Port,
-                    "ToPort": p.Port,
-                    "UserIdGroupPairs": [
-                        {
-                            "GroupId": p.SourceSecurityGroupId,
-                            "Description": "aurora_from_ecs (restored by Omni)",
-                        }
-                    ],
-                }
-            ],
+            "replace_route",
+            RouteTableId=table,
+            DestinationCidrBlock="0.0.0.0/0",
+            NatGatewayId=p.NatGatewayId,
         )
-    except AwsCallError as exc:
-        if exc.code != "InvalidPermission.Duplicate":
-            raise
     return FixResult(
-        f"{p.GroupId} accepts {p.Port} from {p.SourceSecurityGroupId}",
-        {"ingress": before},
-        {"ingress": ingress_rules(ctx, p.GroupId)},
+        f"{', '.join(moved)} now route through {p.NatGatewayId}",
+        {"default_routes": before},
+        {"default_routes": _default_targets(ctx, p.RouteTableIds)},
     )

@@ -197,3 +197,38 @@ def increase_task_memory(ctx: FixContext, p: IncreaseMemory) -> FixResult:
         },
         {"taskDefinition": new, "cpu": registered.get("cpu"), "memory": registered.get("memory")},
     )
+
+
+class RollbackService(ServiceRef):
+    taskDefinition: str  # the revision to go back to
+    fromTaskDefinition: str  # the revision being rolled back (the service must still run it)
+
+
+@fix(
+    "ecs.rollback_service",
+    title="Roll the service back to its previous task definition",
+    risk=Risk.MEDIUM,
+    calls=[Call("ecs:UpdateService", _SERVICE)],
+    reads=("ecs:DescribeServices",),
+    target=_service_target,
+    terraform="Revert the task definition change in Terraform (image tag, environment, sizes) "
+    "to the previous revision's, or the next apply rolls the bad revision out again.",
+)
+def rollback_service(ctx: FixContext, p: RollbackService) -> FixResult:
+    service = _service(ctx, p.cluster, p.service)
+    running = service["taskDefinition"].rsplit("/", 1)[-1]
+    if running != p.fromTaskDefinition:
+        raise FixRefused(f"{p.service} now runs {running}, not {p.fromTaskDefinition}")
+    ctx.call(
+        "ecs",
+        "update_service",
+        cluster=p.cluster,
+        service=p.service,
+        taskDefinition=p.taskDefinition,
+    )
+    after = _service(ctx, p.cluster, p.service)["taskDefinition"].rsplit("/", 1)[-1]
+    return FixResult(
+        f"{p.service} rolled back to {after}",
+        {"taskDefinition": running},
+        {"taskDefinition": after},
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ..aws import marker_pages
 from ..errors import AwsCallError
 from ..models import Risk
 from ._registry import Call, FixContext, FixRefused, FixResult, Params, fix
@@ -39,16 +40,7 @@ def with_lock_retry(action: Callable[[], Any], attempts: int = 4) -> Any:
 
 def list_all(ctx: FixContext, method: str, key: str, **params: Any) -> list[dict[str, Any]]:
     """Every item of a WAF list call (they page with NextMarker, 100 at a time)."""
-    items: list[dict[str, Any]] = []
-    marker: str | None = None
-    while True:
-        page = ctx.call(
-            "wafv2", method, **params, Limit=100, **({"NextMarker": marker} if marker else {})
-        )
-        items += page.get(key, [])
-        marker = page.get("NextMarker")
-        if not marker or not page.get(key):
-            return items
+    return marker_pages(lambda **page: ctx.call("wafv2", method, **page), key, **params)
 
 
 def update_web_acl(ctx: FixContext, current: dict[str, Any], rules: list[dict[str, Any]]) -> None:

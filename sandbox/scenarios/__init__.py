@@ -70,4 +70,13 @@ def apply_scenario(name: str, stack: Stack) -> Scenario:
         raise KeyError(f"unknown scenario {name!r}; known: {', '.join(sorted(scenarios))}")
     chosen = scenarios[name]
     chosen.apply(stack)
+    if chosen.alarm:
+        # the alarm that pages for the fault is in ALARM in CloudWatch, as it is on a real stack
+        # (the post in Slack is its notification, not its state)
+        cloudwatch = stack.client("cloudwatch")
+        alarm_name = f"{stack.names.alarm_prefix}{chosen.alarm}"
+        if cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]:
+            cloudwatch.set_alarm_state(
+                AlarmName=alarm_name, StateValue="ALARM", StateReason=f"Threshold Crossed: {name}"
+            )
     return chosen

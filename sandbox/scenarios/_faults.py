@@ -31,13 +31,14 @@ def stop_tasks(
     container_reason: str = "",
     minutes_ago: float = 3.0,
     every_minutes: float = 7.0,
+    task_definition: str | None = None,
 ) -> None:
     """``count`` tasks of the service, stopped as ECS records it (``stopCode``, reasons)."""
     ecs = stack.client("ecs")
     n = stack.names
     response = ecs.run_task(
         cluster=n.ecs_cluster,
-        taskDefinition=stack.extra["task_definition_arn"],
+        taskDefinition=task_definition or stack.extra["task_definition_arn"],
         count=count,
         launchType="FARGATE",
         group=f"service:{n.ecs_service}",
@@ -165,3 +166,85 @@ def waf_samples(
         }
         for i, (ip, uri) in enumerate(requests)
     ]
+
+
+def targets(
+    stack: Stack, state: str, reason: str, description: str, *, only: int | None = None
+) -> None:
+    """Every registered target (or the first ``only``) in this health state, as the ALB reports."""
+    from moto.elbv2.models import FakeHealthStatus
+
+    tg = backend("elbv2", stack).target_groups[stack.extra["target_group_arn"]]
+    original = tg.health_for
+    seen: list[str] = []
+
+    def health(target: dict[str, Any], ec2_backend: Any) -> Any:
+        if target["Id"] not in seen:
+            seen.append(target["Id"])
+        if only is not None and seen.index(target["Id"]) >= only:
+            return original(target, ec2_backend)
+        return FakeHealthStatus(
+            target["Id"],
+            target.get("Port", tg.port),
+            tg.health_check_port,
+            state,
+            reason,
+            description,
+        )
+
+    tg.health_for = health
+
+
+def http_5xx(
+    stack: Stack,
+    *,
+    elb_502: float = 0,
+    elb_503: float = 0,
+    elb_504: float = 0,
+    target: float = 0,
+    minutes: int = 10,
+) -> None:
+    """The last ``minutes`` of 5XX counts per minute, the load balancer's and the targets'."""
+    quiet = [0.0] * (60 - minutes)
+    elb = elb_502 + elb_503 + elb_504
+    for metric, value in (
+        ("HTTPCode_ELB_502_Count", elb_502),
+        ("HTTPCode_ELB_503_Count", elb_503),
+        ("HTTPCode_ELB_504_Count", elb_504),
+        ("HTTPCode_ELB_5XX_Count", elb),
+        ("HTTPCode_Target_5XX_Count", target),
+    ):
+        if value:
+            alb_metric(stack, metric, quiet + [float(value)] * minutes)
+
+
+def new_revision(stack: Stack, **container_changes: Any) -> str:
+    """Register the service's next task definition revision with ``container_changes``."""
+    ecs = stack.client("ecs")
+    current = ecs.describe_task_definition(taskDefinition=stack.extra["task_definition_arn"])[
+        "taskDefinition"
+    ]
+    containers = [dict(c, **container_changes) for c in current["containerDefinitions"]]
+    keys = ("family", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")
+    registered = ecs.register_task_definition(
+        **{k: current[k] for k in keys if current.get(k)}, containerDefinitions=containers
+    )["taskDefinition"]
+    return str(registered["taskDefinitionArn"])
+
+
+def revision_of(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def event(stack: Stack, message: str, minutes_ago: float) -> None:
+    """A service event, as ECS words it (newest first)."""
+    svc = service(stack)
+    svc.events.insert(
+        0,
+        {
+            "id": f"e{len(svc.events) + 1}",
+            "createdAt": stack.now - timedelta(minutes=minutes_ago),
+            "message": f"(service {stack.names.ecs_service}) {message}",
+        },
+    )
+    svc.events.sort(key=lambda e: e["createdAt"], reverse=True)

@@ -12,7 +12,7 @@ from . import scenario
     "The alarm topic's only subscription was never confirmed (guide: Missing Alarm Notifications).",
     area="alarms",
 )
-def _alarms_pending(stack: Stack) -> None:
+def alarms_pending(stack: Stack) -> None:
     sub = backend("sns", stack).subscriptions[stack.extra["subscription_arn"]]
     sub.arn = "PendingConfirmation"
     sub.attributes["PendingConfirmation"] = "true"
@@ -23,16 +23,28 @@ def _alarms_pending(stack: Stack) -> None:
     "An alarm was muted during an incident and never re-enabled (guide: temporarily disable alarm).",
     area="alarms",
 )
-def _alarms_muted(stack: Stack) -> None:
+def alarms_muted(stack: Stack) -> None:
     stack.client("cloudwatch").disable_alarm_actions(
         AlarmNames=[f"{stack.names.alarm_prefix}ecs-cpu-high"]
     )
 
 
-@scenario("alarms-firing", "The ALB 5XX alarm is firing.", area="alarms")
-def _alarms_firing(stack: Stack) -> None:
+def firing(stack: Stack, suffix: str, reason: str) -> None:
     stack.client("cloudwatch").set_alarm_state(
-        AlarmName=f"{stack.names.alarm_prefix}alb-5xx-high",
-        StateValue="ALARM",
-        StateReason="Threshold Crossed: 1 out of the last 1 datapoints [57.0] was greater than the threshold (10.0).",
+        AlarmName=f"{stack.names.alarm_prefix}{suffix}", StateValue="ALARM", StateReason=reason
+    )
+
+
+@scenario(
+    "alarms-false-positive",
+    "The 5XX alarm fires with nothing behind it: its threshold is too tight (guide: False "
+    "Positive Alarms).",
+    area="alarms",
+    alarm="alb-5xx-high",
+)
+def alarms_firing(stack: Stack) -> None:
+    firing(
+        stack,
+        "alb-5xx-high",
+        "Threshold Crossed: 1 out of the last 1 datapoints [12.0] was greater than the threshold (10.0).",
     )

@@ -3,40 +3,34 @@
 from __future__ import annotations
 
 from ..metrics import replace_metric
-from ..moto_ext import backend
 from ..stack import Stack
 from . import scenario
+from ._faults import http_5xx, targets
 
 
 @scenario(
     "alb-targets-unhealthy",
     "Every target fails the health check with 502 (guide: All Targets Unhealthy).",
     area="alb",
-    alarm="alb-5xx-high",
+    alarm="alb-unhealthy-hosts",
 )
-def _alb_unhealthy(stack: Stack) -> None:
-    from moto.elbv2.models import FakeHealthStatus
-
-    tg = backend("elbv2", stack).target_groups[stack.extra["target_group_arn"]]
-    tg.health_for = lambda target, ec2_backend: FakeHealthStatus(
-        target["Id"],
-        target.get("Port", tg.port),
-        tg.health_check_port,
+def alb_unhealthy(stack: Stack) -> None:
+    targets(
+        stack,
         "unhealthy",
         "Target.ResponseCodeMismatch",
         "Health checks failed with these codes: [502]",
     )
+    http_5xx(stack, elb_503=40)
 
 
 @scenario(
     "alb-sg-missing",
     "The ECS security group no longer admits the ALB (guide: Security Group Misconfiguration).",
     area="alb",
-    alarm="alb-5xx-high",
 )
-def _alb_sg(stack: Stack) -> None:
-    ec2 = stack.client("ec2")
-    ec2.revoke_security_group_ingress(
+def alb_sg(stack: Stack) -> None:
+    stack.client("ec2").revoke_security_group_ingress(
         GroupId=stack.outputs["ecs_security_group_id"],
         IpPermissions=[
             {
@@ -51,11 +45,11 @@ def _alb_sg(stack: Stack) -> None:
 
 @scenario(
     "alb-idle-timeout",
-    "Responses take almost the 60 s idle timeout (guide: Connection Timeout).",
+    "Responses take almost the 60 s idle timeout; the ALB answers 504 (guide: Connection Timeout).",
     area="alb",
-    alarm="alb-5xx-high",
+    alarm="alb-response-time-high",
 )
-def _alb_idle(stack: Stack) -> None:
+def alb_idle(stack: Stack) -> None:
     replace_metric(
         stack,
         "AWS/ApplicationELB",
@@ -64,15 +58,15 @@ def _alb_idle(stack: Stack) -> None:
         [0.2] * 50 + [58.0] * 10,
         "Seconds",
     )
+    http_5xx(stack, elb_504=30)
 
 
 @scenario(
     "alb-no-igw",
     "The internet gateway was detached from the VPC (guide: No Internet Gateway).",
     area="alb",
-    alarm="alb-5xx-high",
 )
-def _alb_igw(stack: Stack) -> None:
+def alb_igw(stack: Stack) -> None:
     ec2 = stack.client("ec2")
     igw = ec2.describe_internet_gateways(
         Filters=[{"Name": "attachment.vpc-id", "Values": [stack.outputs["vpc_id"]]}]
@@ -86,9 +80,8 @@ def _alb_igw(stack: Stack) -> None:
     "alb-listener-closed",
     "The ALB security group no longer allows port 80 (guide: check security group allows inbound).",
     area="alb",
-    alarm="alb-5xx-high",
 )
-def _alb_closed(stack: Stack) -> None:
+def alb_closed(stack: Stack) -> None:
     stack.client("ec2").revoke_security_group_ingress(
         GroupId=stack.outputs["alb_security_group_id"],
         IpPermissions=[

@@ -1,7 +1,8 @@
-"""Database Connectivity and Performance (guide §3): Aurora stopped, rules, endpoint, load."""
+"""Database Connectivity and Performance (guide §3), in the shapes a real account shows."""
 
 from __future__ import annotations
 
+from .. import cloudtrail
 from ..moto_ext import backend
 from ..stack import DB_PASSWORD, DB_USER, Stack
 from . import scenario
@@ -12,10 +13,30 @@ from ._faults import db_metric
     "aurora-stopped",
     "The Aurora cluster is stopped (guide: Aurora Cluster Stopped/Paused).",
     area="db",
-    alarm="rds-connections-high",
 )
-def _aurora_stopped(stack: Stack) -> None:
+def aurora_stopped(stack: Stack) -> None:
     backend("rds", stack).clusters[stack.names.aurora_cluster].status = "stopped"
+    cloudtrail.record(
+        stack,
+        "StopDBCluster",
+        "rds.amazonaws.com",
+        who="finops-scheduler",
+        kind="AssumedRole",
+        session="nightly-stop",
+        resources=[("AWS::RDS::DBCluster", stack.names.aurora_cluster)],
+        request={"dBClusterIdentifier": stack.names.aurora_cluster},
+        minutes_ago=25,
+    )
+
+
+@scenario(
+    "aurora-writer-failed",
+    "The cluster reads 'available' but its writer instance has failed.",
+    area="db",
+)
+def aurora_writer_failed(stack: Stack) -> None:
+    writer = stack.extra["db_instances"][0]
+    backend("rds", stack).databases[writer].status = "failed"
 
 
 @scenario(
@@ -23,9 +44,8 @@ def _aurora_stopped(stack: Stack) -> None:
     "Aurora's security group lost its 5432 rule from ECS "
     "(guide: Security Group Missing Ingress Rule).",
     area="db",
-    alarm="rds-connections-high",
 )
-def _db_sg_missing(stack: Stack) -> None:
+def db_sg_missing(stack: Stack) -> None:
     ec2 = backend("ec2", stack)
     group = ec2.get_security_group_from_id(stack.outputs["aurora_security_group_id"])
     group.ingress_rules = []
@@ -35,10 +55,12 @@ def _db_sg_missing(stack: Stack) -> None:
     "db-reader-endpoint",
     "The app's DB URL points at the reader endpoint (guide: Wrong Database Endpoint).",
     area="db",
-    alarm="rds-connections-high",
 )
-def _db_reader(stack: Stack) -> None:
-    url = f"postgresql://{DB_USER}:{DB_PASSWORD}@{stack.extra['reader_endpoint']}:5432/{stack.names.project}"
+def db_reader(stack: Stack) -> None:
+    url = (
+        f"postgresql://{DB_USER}:{DB_PASSWORD}@{stack.extra['reader_endpoint']}:5432/"
+        f"{stack.names.project}"
+    )
     stack.client("secretsmanager").put_secret_value(
         SecretId=stack.extra["db_url_secret"], SecretString=url
     )
@@ -46,29 +68,55 @@ def _db_reader(stack: Stack) -> None:
 
 @scenario(
     "db-capacity-pinned",
-    "Aurora Serverless v2 pinned at max ACU with high CPU (guide: Increase Aurora Capacity).",
+    "The writer is pinned at its maximum ACU; an idle reader halves the cluster's figure "
+    "(guide: Increase Aurora Capacity).",
     area="db",
-    alarm="rds-connections-high",
+    alarm="rds-capacity-high",
 )
-def _db_capacity(stack: Stack) -> None:
-    db_metric(stack, "ServerlessDatabaseCapacity", [1.5] * 40 + [4.0] * 20)
+def db_capacity(stack: Stack) -> None:
+    writer, reader = stack.extra["db_instances"][:2]
+    pinned = [1.5] * 40 + [4.0] * 20
+    from ..metrics import replace_metric
+
+    replace_metric(
+        stack, "AWS/RDS", "ServerlessDatabaseCapacity", {"DBInstanceIdentifier": writer}, pinned
+    )
+    replace_metric(
+        stack,
+        "AWS/RDS",
+        "ACUUtilization",
+        {"DBInstanceIdentifier": writer},
+        [v / 4.0 * 100 for v in pinned],
+        "Percent",
+    )
+    # the cluster-level figure is the average with the idle reader: 2.25 of 4, not alarming
+    db_metric(stack, "ServerlessDatabaseCapacity", [1.0] * 40 + [2.25] * 20, instance=False)
+    replace_metric(
+        stack,
+        "AWS/RDS",
+        "ServerlessDatabaseCapacity",
+        {"DBInstanceIdentifier": reader},
+        [0.5] * 60,
+    )
 
 
 @scenario(
     "db-cpu-high",
-    "Aurora CPU above 90% for the last minutes (guide: High database CPU utilization).",
+    "The writer's CPU above 90% for the last minutes (guide: High database CPU utilization).",
     area="db",
-    alarm="rds-connections-high",
+    alarm="rds-cpu-high",
 )
-def _db_cpu(stack: Stack) -> None:
+def db_cpu(stack: Stack) -> None:
     db_metric(stack, "CPUUtilization", [30.0] * 50 + [96.0] * 10, "Percent")
 
 
 @scenario(
     "db-connections-exhausted",
-    "Connections near 90 per ACU at max capacity (guide: Check Connection Pool Settings).",
+    "Connections at the engine's limit for the maximum capacity (guide: Check Connection Pool "
+    "Settings).",
     area="db",
     alarm="rds-connections-high",
 )
-def _db_connections(stack: Stack) -> None:
-    db_metric(stack, "DatabaseConnections", [60.0] * 50 + [355.0] * 10, "Count")
+def db_connections(stack: Stack) -> None:
+    # 4 ACU max: about 901 connections by Aurora PostgreSQL's default formula
+    db_metric(stack, "DatabaseConnections", [60.0] * 50 + [880.0] * 10, "Count", instance=False)

@@ -1,13 +1,17 @@
-"""ECS Service Issues (guide §1): tasks failing to start, restarting, out of memory."""
+"""ECS Service Issues (guide §1), with the stop codes and reasons ECS really writes."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
 
-from ..moto_ext import backend
 from ..stack import Stack
 from . import scenario
-from ._faults import app_logs, ecs_metric, service, stop_tasks
+from ._faults import app_logs, ecs_metric, event, service, stop_tasks, targets
+
+
+def _repo(stack: Stack) -> str:
+    account, region = stack.extra["account"], stack.region
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{stack.names.ecr_repository}"
 
 
 @scenario(
@@ -16,7 +20,7 @@ from ._faults import app_logs, ecs_metric, service, stop_tasks
     area="ecs",
     alarm="ecs-memory-high",
 )
-def _ecs_oom(stack: Stack) -> None:
+def ecs_oom(stack: Stack) -> None:
     stop_tasks(
         stack,
         4,
@@ -32,30 +36,107 @@ def _ecs_oom(stack: Stack) -> None:
     "ecs-image-pull",
     "The image tag is gone from ECR; tasks cannot pull it (guide: Image Pull Error).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_image_pull(stack: Stack) -> None:
+def ecs_image_pull(stack: Stack) -> None:
     stack.client("ecr").batch_delete_image(
         repositoryName=stack.names.ecr_repository, imageIds=[{"imageTag": "latest"}]
     )
+    ref = f"{_repo(stack)}:latest"
     stop_tasks(
         stack,
         2,
         stop_code="TaskFailedToStart",
-        reason="CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown",
+        reason="CannotPullContainerError: pull image manifest has been retried 5 time(s): failed "
+        f"to resolve ref {ref}: {ref}: not found",
         exit_code=None,
     )
+    event(stack, "is unable to consistently start tasks successfully.", 4)
 
 
 @scenario(
     "ecs-execution-role",
     "The task execution role lost its ECR permissions (guide: verify task execution role).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_execution_role(stack: Stack) -> None:
+def ecs_execution_role(stack: Stack) -> None:
     stack.client("iam").delete_role_policy(
         RoleName=stack.names.task_execution_role, PolicyName="ECSTaskExecutionPolicy"
+    )
+    role = stack.names.task_execution_role
+    stop_tasks(
+        stack,
+        2,
+        stop_code="TaskFailedToStart",
+        reason="ResourceInitializationError: unable to pull secrets or registry auth: execution "
+        "resource retrieval failed: unable to retrieve ecr registry auth: service call has been "
+        f"retried 3 time(s): AccessDeniedException: User: arn:aws:sts::{stack.extra['account']}:"
+        f"assumed-role/{role}/7f3c is not authorized to perform: ecr:GetAuthorizationToken",
+        exit_code=None,
+    )
+
+
+@scenario(
+    "ecs-secrets-denied",
+    "The execution role may no longer read the DB URL secret; tasks cannot start "
+    "(ResourceInitializationError: unable to pull secrets).",
+    area="ecs",
+)
+def ecs_secrets_denied(stack: Stack) -> None:
+    iam, ecs = stack.client("iam"), stack.client("ecs")
+    role = stack.names.task_execution_role
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="ECSTaskExecutionPolicy",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "ecr:GetAuthorizationToken",
+                            "ecr:BatchCheckLayerAvailability",
+                            "ecr:GetDownloadUrlForLayer",
+                            "ecr:BatchGetImage",
+                            "logs:CreateLogStream",
+                            "logs:PutLogEvents",
+                        ],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
+    secret_arn = stack.client("secretsmanager").describe_secret(
+        SecretId=stack.extra["db_url_secret"]
+    )["ARN"]
+    current = ecs.describe_task_definition(taskDefinition=stack.extra["task_definition_arn"])[
+        "taskDefinition"
+    ]
+    containers = [
+        dict(c, secrets=[{"name": "DATABASE_URL", "valueFrom": secret_arn}])
+        for c in current["containerDefinitions"]
+    ]
+    keys = ("family", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory")
+    new = ecs.register_task_definition(
+        **{k: current[k] for k in keys if current.get(k)}, containerDefinitions=containers
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(
+        cluster=stack.names.ecs_cluster, service=stack.names.ecs_service, taskDefinition=new
+    )
+    stack.extra["task_definition_arn"] = new
+    stop_tasks(
+        stack,
+        3,
+        stop_code="TaskFailedToStart",
+        reason="ResourceInitializationError: unable to pull secrets or registry auth: execution "
+        "resource retrieval failed: unable to retrieve secret from asm: service call has been "
+        "retried 1 time(s): failed to fetch secret "
+        f"{secret_arn} from secrets manager: AccessDeniedException: User: "
+        f"arn:aws:sts::{stack.extra['account']}:assumed-role/{role}/1a2b is not authorized to "
+        "perform: secretsmanager:GetSecretValue",
+        exit_code=None,
+        task_definition=new,
     )
 
 
@@ -63,9 +144,10 @@ def _ecs_execution_role(stack: Stack) -> None:
     "ecs-subnet-ips",
     "The private app subnets are out of IP addresses (guide: Subnet IP Exhaustion).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_subnet_ips(stack: Stack) -> None:
+def ecs_subnet_ips(stack: Stack) -> None:
+    from ..moto_ext import backend
+
     ec2 = backend("ec2", stack)
     for sid in stack.outputs["private_app_subnet_ids"]:
         s = ec2.get_subnet(sid)
@@ -74,34 +156,58 @@ def _ecs_subnet_ips(stack: Stack) -> None:
         stack,
         1,
         stop_code="TaskFailedToStart",
-        reason="ResourceInitializationError: unable to assign ENI: insufficient free addresses in subnet",
+        reason="ResourceInitializationError: failed to configure ENI: insufficient free "
+        "addresses in subnet",
         exit_code=None,
     )
 
 
 @scenario(
     "ecs-health-check",
-    "Tasks stopped by failing container health checks (guide: Failed Health Checks).",
+    "Tasks killed by a strict container health check (guide: Failed Health Checks).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_health(stack: Stack) -> None:
+def ecs_health(stack: Stack) -> None:
     stop_tasks(
         stack,
         3,
         stop_code="EssentialContainerExited",
         reason="Task failed container health checks",
-        exit_code=None,
+        exit_code=137,
     )
+
+
+@scenario(
+    "ecs-elb-health-kills",
+    "The ALB health check on /health answers 503; ECS replaces the tasks it marks unhealthy "
+    "(exit 137, no out-of-memory reason).",
+    area="alb",
+    alarm="alb-unhealthy-hosts",
+)
+def ecs_elb_health_kills(stack: Stack) -> None:
+    tg = stack.extra["target_group_arn"]
+    targets(
+        stack,
+        "unhealthy",
+        "Target.ResponseCodeMismatch",
+        "Health checks failed with these codes: [503]",
+    )
+    stop_tasks(
+        stack,
+        3,
+        stop_code="ServiceSchedulerInitiated",
+        reason=f"Task failed ELB health checks in (target-group {tg})",
+        exit_code=137,
+    )
+    event(stack, f"has stopped 1 running tasks: (task 9f2e). (target-group {tg}) unhealthy.", 3)
 
 
 @scenario(
     "ecs-app-crash",
     "The application crashes on start with stack traces (guide: Application Crashes).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_crash(stack: Stack) -> None:
+def ecs_crash(stack: Stack) -> None:
     stop_tasks(
         stack,
         3,
@@ -112,7 +218,8 @@ def _ecs_crash(stack: Stack) -> None:
     app_logs(
         stack,
         [
-            f"ERROR Unhandled exception: TypeError: Cannot read properties of undefined (reading 'id') #{i}"
+            f"ERROR Unhandled exception: TypeError: Cannot read properties of undefined "
+            f"(reading 'id') #{i}"
             for i in range(25)
         ],
     )
@@ -122,24 +229,12 @@ def _ecs_crash(stack: Stack) -> None:
     "ecs-tasks-not-running",
     "0/2 tasks running; the service cannot place tasks (guide: ECS Tasks Failing to Start).",
     area="ecs",
-    alarm="ecs-memory-high",
 )
-def _ecs_not_running(stack: Stack) -> None:
-    svc = service(stack)
-    svc.running_count = 0
-    svc.events.insert(
-        0,
-        {
-            "id": "e1",
-            "createdAt": stack.now - timedelta(minutes=2),
-            "message": f"(service {stack.names.ecs_service}) was unable to place a task because no container instance met all of its requirements.",
-        },
+def ecs_not_running(stack: Stack) -> None:
+    service(stack).running_count = 0
+    event(
+        stack,
+        "was unable to place a task because no container instance met all of its requirements.",
+        2,
     )
-    svc.events.insert(
-        0,
-        {
-            "id": "e2",
-            "createdAt": stack.now - timedelta(minutes=1),
-            "message": f"(service {stack.names.ecs_service}) failed to launch a task with (error ECS was unable to assume the role).",
-        },
-    )
+    event(stack, "failed to launch a task with (error ECS was unable to assume the role).", 1)

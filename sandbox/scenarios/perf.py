@@ -14,7 +14,7 @@ from ._faults import ecs_metric
     area="perf",
     alarm="alb-response-time-high",
 )
-def _perf_slow(stack: Stack) -> None:
+def perf_slow(stack: Stack) -> None:
     replace_metric(
         stack,
         "AWS/ApplicationELB",

@@ -11,8 +11,9 @@ from ._faults import waf_blocks, waf_samples
     "waf-rate-limit",
     "The rate-based rule blocks a busy legitimate client (guide: Rate Limiting Too Aggressive).",
     area="waf",
+    alarm="waf-blocked-high",
 )
-def _waf_rate(stack: Stack) -> None:
+def waf_rate(stack: Stack) -> None:
     metric = stack.extra["waf_metrics"]["rate"]
     waf_blocks(stack, metric, [0.0] * 11 + [1800.0])
     waf_samples(
@@ -27,8 +28,9 @@ def _waf_rate(stack: Stack) -> None:
     "waf-false-positive",
     "A managed rule blocks valid uploads (guide: False Positive from Managed Rule).",
     area="waf",
+    alarm="waf-blocked-high",
 )
-def _waf_fp(stack: Stack) -> None:
+def waf_fp(stack: Stack) -> None:
     metric = stack.extra["waf_metrics"]["common"]
     waf_blocks(stack, metric, [2.0] * 11 + [400.0])
     waf_samples(

@@ -115,6 +115,7 @@ def actions_enabled(ctx: CheckContext) -> Finding:
                     "cloudwatch.enable_alarm_actions", AlarmNames=[a["AlarmName"] for a in muted]
                 )
             ],
+            resources=[a["AlarmName"] for a in muted],
         )
     return ctx.finding(
         Status.OK, f"All {len(alarms)} alarms have their actions enabled", "", evidence
@@ -137,10 +138,20 @@ def in_alarm(ctx: CheckContext) -> Finding:
     ]
     evidence = {"firing": rows}
     if firing:
+        names = [r["name"] for r in rows]
         return ctx.finding(
             Status.FAIL,
-            f"{len(firing)} alarm(s) firing: {', '.join(r['name'] for r in rows[:3])}",
+            f"{len(firing)} alarm(s) firing: {', '.join(names[:3])}",
             rows[0]["reason"],
             evidence,
+            # offered only when nothing else explains the alarm (the analysis): a false positive
+            [
+                ctx.propose(
+                    "cloudwatch.disable_alarm_actions",
+                    AlarmNames=names[:100],
+                    ReenableAfterMinutes=60,
+                )
+            ],
+            resources=names,
         )
     return ctx.finding(Status.OK, "No alarm is firing", "", evidence)

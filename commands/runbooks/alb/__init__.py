@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...areas import area
+from ...areas import Link, area
+from ...evidence import stopped
 from ...graphs import GraphSpec, Panel, Series
 from ...routing import Route
 
 if TYPE_CHECKING:
     from ...context import CheckContext
+    from ...models import Finding
+
+
+def _elb_answered(cause: Finding, effect: Finding) -> bool:
+    return effect.evidence.get("source") == "load balancer"
+
+
+# targets that are unhealthy, unreachable or slow make the load balancer answer 502/503/504
+_ELB_5XX = Link("", "alb.http_5xx", _elb_answered)
+# and ECS replaces the tasks that fail the load balancer's health checks (exit 137)
+_ELB_KILLS = Link("", "ecs.stopped_tasks", stopped("elb_health"))
 
 
 def graph(ctx: CheckContext) -> GraphSpec:
@@ -54,11 +66,17 @@ AREA = area(
             "network.nat_gateways",
             "network.private_routes",
         ),
-        "alb.sg_alb_to_ecs": ("alb.health_check_path", "alb.targets_healthy"),
-        "alb.health_check_path": ("alb.targets_healthy",),
-        "alb.targets_healthy": ("alarms.in_alarm",),
-        "alb.idle_timeout": ("alarms.in_alarm",),
+        "alb.sg_alb_to_ecs": (
+            "alb.health_check_path",
+            "alb.targets_healthy",
+            _ELB_5XX,
+            _ELB_KILLS,
+        ),
+        "alb.health_check_path": ("alb.targets_healthy", _ELB_KILLS),
+        "alb.targets_healthy": (_ELB_5XX,),
+        "alb.idle_timeout": (_ELB_5XX,),
     },
     graph=graph,
     module=__name__,
+    layer=4,
 )

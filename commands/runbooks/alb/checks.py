@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from ...context import CheckContext
+from ...ingress import admission, subnet_cidrs
 from ...models import Finding, Status
 from ...registry import check
 
@@ -54,6 +55,7 @@ def targets_healthy(ctx: CheckContext) -> Finding:
             "No targets registered behind the ALB",
             "The ALB answers 503: no ECS task is registered in its target groups.",
             evidence,
+            resources=[tg["TargetGroupArn"] for tg in ctx.target_groups()],
         )
     if healthy == 0:
         first = bad[0] if bad else rows[0]
@@ -62,6 +64,7 @@ def targets_healthy(ctx: CheckContext) -> Finding:
             f"All {total} ALB targets are unhealthy",
             f"{first['reason']}: {first['description']}. The ALB answers 502/503.",
             evidence,
+            resources=[tg["TargetGroupArn"] for tg in ctx.target_groups()],
         )
     if bad:
         return ctx.finding(
@@ -106,40 +109,22 @@ def health_check_path(ctx: CheckContext) -> Finding:
             f"Health check on {first['path']} is failing",
             f"{first['description']}. Fix the application's health endpoint or the health_check block in the alb module (then terraform apply).",
             evidence,
+            resources=[str(i["group"]["TargetGroupArn"]) for i in items],
         )
     return ctx.finding(Status.OK, "Health checks answer as configured", "", evidence)
 
 
-def _ingress_from(
-    groups: list[dict[str, Any]], sources: set[str], port: int
-) -> list[dict[str, Any]]:
-    hits = []
-    for g in groups:
-        for perm in g.get("IpPermissions", []):
-            refs = {p.get("GroupId") for p in perm.get("UserIdGroupPairs", [])}
-            proto = perm.get("IpProtocol")
-            covers = proto == "-1" or (
-                proto in ("tcp", "6") and perm.get("FromPort", -1) <= port <= perm.get("ToPort", -1)
-            )
-            if covers and refs & sources:
-                hits.append(
-                    {
-                        "GroupId": g["GroupId"],
-                        "FromPort": perm.get("FromPort"),
-                        "ToPort": perm.get("ToPort"),
-                        "from": sorted(refs & sources),
-                    }
-                )
-    return hits
-
-
 @check("alb.sg_alb_to_ecs", title="ALB → ECS security group rule")
 def sg_alb_to_ecs(ctx: CheckContext) -> Finding:
-    alb_sgs, ecs_sgs, svc = ctx.gather(
-        ctx.alb_security_group_ids, ctx.ecs_security_group_ids, ctx.ecs_service
+    alb_sgs, ecs_sgs, svc, lb = ctx.gather(
+        ctx.alb_security_group_ids, ctx.ecs_security_group_ids, ctx.ecs_service, ctx.load_balancer
     )
     ports = sorted(
-        {int(lb["containerPort"]) for lb in svc.get("loadBalancers", []) if lb.get("containerPort")}
+        {
+            int(ref["containerPort"])
+            for ref in svc.get("loadBalancers", [])
+            if ref.get("containerPort")
+        }
     )
     if not ports:
         ports = sorted({int(tg["Port"]) for tg in ctx.target_groups() if tg.get("Port")})
@@ -150,27 +135,122 @@ def sg_alb_to_ecs(ctx: CheckContext) -> Finding:
             "Set alb_security_group_id and ecs_security_group_id outputs.",
             {"alb": alb_sgs, "ecs": ecs_sgs, "ports": ports},
         )
-    groups = ctx.aws.call("ec2", "describe_security_groups", GroupIds=ecs_sgs).get(
-        "SecurityGroups", []
+    alb_subnets = [z["SubnetId"] for z in lb.get("AvailabilityZones", []) if z.get("SubnetId")]
+    groups, cidrs = ctx.gather(
+        lambda: ctx.aws.call("ec2", "describe_security_groups", GroupIds=ecs_sgs).get(
+            "SecurityGroups", []
+        ),
+        lambda: subnet_cidrs(ctx, alb_subnets),
     )
-    missing = [p for p in ports if not _ingress_from(groups, set(alb_sgs), p)]
-    evidence = {
+    found = {
+        p: admission(ctx, groups, p, source_groups=set(alb_sgs), source_cidrs=cidrs) for p in ports
+    }
+    missing = [p for p, a in found.items() if not a.admitted]
+    evidence: dict[str, Any] = {
         "alb_security_groups": alb_sgs,
         "ecs_security_groups": ecs_sgs,
+        "alb_subnet_cidrs": cidrs,
         "container_ports": ports,
-        "rules": [r for p in ports for r in _ingress_from(groups, set(alb_sgs), p)],
+        "rules": [r for a in found.values() for r in a.rules],
     }
-    if missing:
+    if not missing:
+        return ctx.finding(
+            Status.OK, f"ALB can reach the tasks on port {', '.join(map(str, ports))}", "", evidence
+        )
+    port = missing[0]
+    if found[port].rules:
+        evidence["uncovered"] = found[port].uncovered
         return ctx.finding(
             Status.FAIL,
-            f"ECS security group does not admit the ALB on port {missing[0]}",
-            f"No ingress on {', '.join(ecs_sgs)} from {', '.join(alb_sgs)} for TCP {missing[0]}: "
-            "health checks and requests time out (502/504). Add the rule in Terraform.",
+            f"ECS security group admits the ALB on {port} from only part of its subnets",
+            f"No rule covers {', '.join(found[port].uncovered)}: that zone's health checks and "
+            "requests time out (502/504).",
             evidence,
+            resources=ecs_sgs,
         )
     return ctx.finding(
-        Status.OK, f"ALB can reach the tasks on port {', '.join(map(str, ports))}", "", evidence
+        Status.FAIL,
+        f"ECS security group does not admit the ALB on port {port}",
+        f"No ingress on {', '.join(ecs_sgs)} from {', '.join(alb_sgs)} or the ALB's subnets for "
+        f"TCP {port}: health checks and requests time out (502/504).",
+        evidence,
+        [
+            ctx.propose(
+                "ec2.allow_alb_to_ecs",
+                GroupId=ecs_sgs[0],
+                SourceSecurityGroupId=alb_sgs[0],
+                Port=port,
+            )
+        ],
+        resources=ecs_sgs,
     )
+
+
+_5XX = (
+    "HTTPCode_ELB_5XX_Count",
+    "HTTPCode_ELB_502_Count",
+    "HTTPCode_ELB_503_Count",
+    "HTTPCode_ELB_504_Count",
+    "HTTPCode_Target_5XX_Count",
+    "RequestCount",
+)
+_ELB_MEANING = {
+    "HTTPCode_ELB_503_Count": "503: no healthy target to send requests to",
+    "HTTPCode_ELB_502_Count": "502: targets closed the connection or sent a bad response",
+    "HTTPCode_ELB_504_Count": "504: targets did not answer within the idle timeout",
+}
+
+
+@check("alb.http_5xx", title="5XX answers: the load balancer's own, or the application's")
+def http_5xx(ctx: CheckContext) -> Finding:
+    """``HTTPCode_ELB_5XX_Count`` (the load balancer's own 502/503/504) and
+    ``HTTPCode_Target_5XX_Count`` (the application's) are different problems."""
+    dims = {"LoadBalancer": ctx.alb_arn_suffix()}
+    sums = dict(
+        zip(
+            _5XX,
+            ctx.gather(
+                *[
+                    (
+                        lambda m=m: sum(
+                            float(p.get("Sum", 0))
+                            for p in ctx.metric("AWS/ApplicationELB", m, dims, ("Sum",), minutes=15)
+                        )
+                    )
+                    for m in _5XX
+                ]
+            ),
+            strict=True,
+        )
+    )
+    elb, target, requests = (
+        sums["HTTPCode_ELB_5XX_Count"],
+        sums["HTTPCode_Target_5XX_Count"],
+        sums["RequestCount"],
+    )
+    total = elb + target
+    evidence: dict[str, Any] = {
+        "last_15min": {k: int(v) for k, v in sums.items()},
+        "error_rate_pct": round(100 * total / requests, 2) if requests else None,
+    }
+    if total < 10:
+        return ctx.finding(
+            Status.OK, f"{int(total)} 5XX answers in the last 15 minutes", "", evidence
+        )
+    heavy = total >= 50 and (not requests or total / requests >= 0.01)
+    status = Status.FAIL if heavy else Status.WARN
+    if elb >= target:
+        code = max(_ELB_MEANING, key=lambda m: sums[m])
+        evidence["source"] = "load balancer"
+        title = f"The load balancer answered {int(elb)} 5XX itself in 15 min"
+        detail = f"Mostly {_ELB_MEANING[code]}." if sums[code] else "ELB 5XX without a breakdown."
+    else:
+        evidence["source"] = "application"
+        title = f"The application answered {int(target)} 5XX in 15 min"
+        detail = "The targets themselves returned 5XX: see the application's errors."
+    if requests:
+        detail += f" {evidence['error_rate_pct']}% of {int(requests)} requests."
+    return ctx.finding(status, title, detail, evidence, resources=[dims["LoadBalancer"]])
 
 
 @check("alb.idle_timeout", title="ALB idle timeout vs response time")
@@ -202,6 +282,7 @@ def idle_timeout(ctx: CheckContext) -> Finding:
                     IdleTimeoutSeconds=new,
                 )
             ],
+            resources=[lb["LoadBalancerArn"]],
         )
     return ctx.finding(
         Status.OK, f"Idle timeout {timeout}s, slowest response {peak:.1f}s", "", evidence
@@ -337,5 +418,6 @@ def listener_ingress(ctx: CheckContext) -> Finding:
             f"ALB security group does not allow port {closed[0]} from the internet",
             "Clients time out before reaching the ALB.",
             evidence,
+            resources=sgs,
         )
     return ctx.finding(Status.OK, f"ALB open on {', '.join(map(str, ports))}", "", evidence)

@@ -4,30 +4,44 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...areas import area
+from ...areas import Link, area
+from ...evidence import either, errors_about, names_one_of, stopped
 from ...graphs import GraphSpec, Panel, Series
 from ...routing import Route
 
 if TYPE_CHECKING:
     from ...context import CheckContext
 
-CONNECTIONS_PER_ACU = 90
-_DB_DOWN = (
-    "ecs.container_errors",
-    "ecs.stopped_tasks",
-    "perf.target_response_time",
-    "db.slow_queries",
+# An app that cannot use its database logs it (the endpoint, the driver's words) and its tasks
+# crash or fail their health checks; a response that waits on the database is slow.
+_APP_ERRORS = Link(
+    "", "ecs.container_errors", either(errors_about("database"), names_one_of("endpoints"))
 )
+_APP_CRASHES = Link("", "ecs.stopped_tasks", stopped("app_crash", "container_health", "elb_health"))
+_DB_DOWN = (_APP_ERRORS, _APP_CRASHES, "perf.target_response_time")
+
+
+def estimated_max_connections(max_acu: float) -> int:
+    """Aurora PostgreSQL's default: LEAST({DBInstanceClassMemory/9531392}, 5000), about 2 GiB of
+    memory per ACU at the maximum capacity (``SHOW max_connections`` is the truth)."""
+    return int(min(max_acu * 2 * 1024**3 / 9_531_392, 5000))
 
 
 def graph(ctx: CheckContext) -> GraphSpec:
-    """Capacity against max ACU, CPU, connections."""
+    """The writer's capacity against max ACU, CPU, connections.  The writer, not the cluster:
+    the cluster's figure averages in idle readers (a writer pinned at 4 of 4 ACU beside an idle
+    reader reads 2.25), so it hides the very saturation the graph is for."""
     cluster = ctx.aurora_cluster()
-    dims = {"DBClusterIdentifier": ctx.names.aurora_cluster}
+    writer = ctx.writer_instance()
+    dims = (
+        {"DBInstanceIdentifier": writer}
+        if writer
+        else {"DBClusterIdentifier": ctx.names.aurora_cluster}
+    )
     max_acu = (cluster.get("ServerlessV2ScalingConfiguration") or {}).get("MaxCapacity")
     return GraphSpec(
         "db",
-        f"Aurora {ctx.names.aurora_cluster}",
+        f"Aurora {ctx.names.aurora_cluster}" + (f" (writer {writer})" if writer else ""),
         (
             Panel(
                 "Capacity (ACU)",
@@ -39,8 +53,8 @@ def graph(ctx: CheckContext) -> GraphSpec:
             Panel(
                 "Connections",
                 (Series("connections", "AWS/RDS", "DatabaseConnections", dims),),
-                float(max_acu) * CONNECTIONS_PER_ACU if max_acu is not None else None,
-                f"{CONNECTIONS_PER_ACU} per ACU at max",
+                float(estimated_max_connections(float(max_acu))) if max_acu is not None else None,
+                "estimated max_connections",
             ),
         ),
     )
@@ -59,8 +73,12 @@ AREA = area(
     ],
     links={
         "db.cluster_status": _DB_DOWN,
-        "db.sg_ingress_from_ecs": _DB_DOWN,
-        "db.endpoint_config": _DB_DOWN,
+        "db.sg_ingress_from_ecs": (
+            Link("", "ecs.container_errors", errors_about("database", "timeout")),
+            _APP_CRASHES,
+            "perf.target_response_time",
+        ),
+        "db.endpoint_config": (Link("", "ecs.container_errors", errors_about("database")),),
         "db.serverless_capacity": (
             "db.cpu",
             "db.connections",
@@ -69,8 +87,12 @@ AREA = area(
         ),
         "db.slow_queries": ("db.cpu", "perf.target_response_time"),
         "db.cpu": ("perf.target_response_time",),
-        "db.connections": ("ecs.container_errors", "perf.target_response_time"),
+        "db.connections": (
+            Link("", "ecs.container_errors", errors_about("database")),
+            "perf.target_response_time",
+        ),
     },
     graph=graph,
     module=__name__,
+    layer=1,
 )

@@ -40,7 +40,10 @@ def _redact(message: str, dsn: str) -> str:
     """Remove a password from an error message, whatever form psycopg echoed it in."""
     import psycopg  # imported when a SQL check runs: 60 ms a fresh `omni diagnose` seldom needs
 
-    password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except Exception:
+        password = None
     if password:
         message = message.replace(str(password), "***")
     return re.sub(r"://([^:@/]+):[^@/]+@", r"://\1:***@", message)
@@ -53,16 +56,28 @@ class SqlCheckError(CheckError):
 def _connect(dsn: str) -> psycopg.Connection[Any]:
     import psycopg
 
+    try:  # a DSN that does not parse: psycopg's message quotes it, password and all
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except Exception:
+        raise SqlCheckError(
+            "OMNI_DB_DIAG_SECRET does not hold a PostgreSQL URL Omni can read (not shown)"
+        ) from None
     try:
         return psycopg.connect(
             dsn, connect_timeout=5, autocommit=True, options="-c statement_timeout=5000"
         )
-    except psycopg.Error as exc:
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except Exception as exc:
         raise SqlCheckError(
             f"could not connect to {info.get('host')}:{info.get('port', 5432)} as "
             f"{info.get('user')}: {_redact(str(exc).strip(), dsn)}"
         ) from None
+
+
+def max_connections(dsn: str) -> int:
+    """``SHOW max_connections``: the limit the instance started with."""
+    with _connect(dsn) as conn:
+        row = conn.execute("SHOW max_connections").fetchone()
+    return int(row[0]) if row else 0
 
 
 def slow_queries(dsn: str, threshold_s: float) -> list[dict[str, Any]]:

@@ -1,17 +1,24 @@
-"""Deployment Failures (guide §7): a stale Terraform state lock, a failed ECS rollout."""
+"""Deployment Failures (guide §7): a stale Terraform state lock, a failing ECS rollout.
+
+Terraform state locks, as the S3 backend writes them (notes/aws-real-shapes.md): one DynamoDB
+table can hold the locks of many states (``LockID`` is ``<bucket>/<key>``, ``<bucket>/<key>-md5``
+for the digest), so only this environment's state is judged (``OMNI_TERRAFORM_STATE``, or the
+outputs' ``s3://`` state); Terraform ≥ 1.10 may lock with an S3 object instead
+(``<key>.tflock``); a long apply (an Aurora or NAT change) holds a live lock for tens of minutes,
+so a lock is stale only after ``OMNI_TERRAFORM_LOCK_STALE_MIN`` (default 120).
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 from ...context import CheckContext
 from ...errors import AwsCallError
 from ...models import Finding, Status
 from ...registry import check
-
-STALE_AFTER = timedelta(minutes=15)
 
 
 def _parse_time(value: str) -> datetime | None:
@@ -25,89 +32,154 @@ def _parse_time(value: str) -> datetime | None:
             return None
 
 
-@check("deploy.state_lock", title="Terraform state lock")
-def state_lock(ctx: CheckContext) -> Finding:
+def state_ref(ctx: CheckContext) -> tuple[str, str] | None:
+    """(bucket, key) of this environment's Terraform state, when known."""
+    location = ctx.settings.state_location
+    if not location:
+        return None
+    parsed = urlparse(location)
+    return (parsed.netloc, parsed.path.lstrip("/")) if parsed.netloc else None
+
+
+def _ours(lock_id: str, info: dict[str, Any], ctx: CheckContext) -> bool:
+    """Is this lock item this environment's?  Exactly its state when the state is known; else
+    a state path with the environment's name as one of its segments."""
+    ref = state_ref(ctx)
+    if ref is not None:
+        return lock_id == f"{ref[0]}/{ref[1]}"
+    path = str(info.get("Path") or lock_id)
+    return ctx.names.environment in path.replace(":", "/").split("/")
+
+
+def _lock_row(lock_id: str, info_raw: str, ctx: CheckContext) -> dict[str, Any]:
+    try:
+        info: dict[str, Any] = json.loads(info_raw)
+    except ValueError:
+        info = {}
+    created = _parse_time(str(info.get("Created", "")))
+    age = (ctx.now - created) if created else None
+    return {
+        "LockID": lock_id,
+        "ID": info.get("ID"),
+        "Operation": info.get("Operation"),
+        "Who": info.get("Who"),
+        "Created": info.get("Created"),
+        "Path": info.get("Path"),
+        "age_minutes": round(age.total_seconds() / 60) if age else None,
+        "ours": _ours(lock_id, info, ctx),
+        "_info": info_raw,
+    }
+
+
+def _dynamodb_locks(ctx: CheckContext) -> list[dict[str, Any]] | Finding:
     table = ctx.settings.lock_table
     try:
         items = ctx.aws.paginate(
-            "dynamodb", "scan", "Items", TableName=table, PaginationConfig={"MaxItems": 500}
+            "dynamodb", "scan", "Items", TableName=table, PaginationConfig={"MaxItems": 1000}
         )
     except AwsCallError as exc:
-        if exc.code == "ResourceNotFoundException":
-            if ctx.settings.lock_table_explicit:
-                return ctx.finding(
-                    Status.FAIL,
-                    f"Terraform lock table {table} not found",
-                    f"Looked in {ctx.where}.",
-                    {"table": table},
-                )
+        if exc.code != "ResourceNotFoundException":
+            raise
+        if ctx.settings.lock_table_explicit:
             return ctx.finding(
-                Status.SKIPPED,
-                f"No Terraform lock table {table}",
-                "Set OMNI_TERRAFORM_LOCK_TABLE if the backend uses another.",
+                Status.FAIL,
+                f"Terraform lock table {table} not found",
+                f"Looked in {ctx.where}.",
                 {"table": table},
             )
-        raise
-    locks = []
+        return []
+    rows = []
     for item in items:
         info_raw = item.get("Info", {}).get("S")
-        if not info_raw:
-            continue  # digest items (LockID ending in -md5) carry no Info
-        try:
-            info: dict[str, Any] = json.loads(info_raw)
-        except ValueError:
-            info = {}
-        created = _parse_time(str(info.get("Created", "")))
-        age = (ctx.now - created) if created else None
-        locks.append(
-            {
-                "LockID": item["LockID"]["S"],
-                "ID": info.get("ID"),
-                "Operation": info.get("Operation"),
-                "Who": info.get("Who"),
-                "Created": info.get("Created"),
-                "Path": info.get("Path"),
-                "age_minutes": round(age.total_seconds() / 60) if age else None,
-                "_info": info_raw,
-            }
+        if info_raw:  # digest items (LockID ending in -md5) carry no Info
+            rows.append({**_lock_row(item["LockID"]["S"], info_raw, ctx), "kind": "dynamodb"})
+    return rows
+
+
+def _s3_lockfile(ctx: CheckContext) -> list[dict[str, Any]]:
+    """Terraform ≥ 1.10's lock: ``<key>.tflock`` beside the state (its body is the lock info)."""
+    ref = state_ref(ctx)
+    if ref is None:
+        return []
+    bucket, key = ref
+    try:
+        body = ctx.aws.call("s3", "get_object", Bucket=bucket, Key=f"{key}.tflock")["Body"].read()
+    except AwsCallError as exc:
+        if exc.code in ("NoSuchKey", "404", "NoSuchBucket", "403", "AccessDenied"):
+            return []
+        raise
+    return [{**_lock_row(f"{bucket}/{key}", body.decode(errors="replace"), ctx), "kind": "s3"}]
+
+
+@check("deploy.state_lock", title="Terraform state lock")
+def state_lock(ctx: CheckContext) -> Finding:
+    table = ctx.settings.lock_table
+    found = _dynamodb_locks(ctx)
+    if isinstance(found, Finding):
+        return found
+    locks = found + _s3_lockfile(ctx)
+    ours = [lock for lock in locks if lock["ours"]]
+    stale_after = ctx.settings.terraform_lock_stale_min
+    public = [{k: v for k, v in lock.items() if k != "_info"} for lock in ours]
+    ref = state_ref(ctx)
+    evidence: dict[str, Any] = {
+        "table": table,
+        "state": f"s3://{ref[0]}/{ref[1]}" if ref else None,
+        "locks": public,
+        "other_states_locked": len(locks) - len(ours),
+        "stale_after_min": stale_after,
+    }
+    if not ours:
+        note = (
+            f" ({len(locks) - len(ours)} lock(s) of other states in the table: not this "
+            "environment's)"
+            if len(locks) > len(ours)
+            else ""
         )
-    public = [{k: v for k, v in lock.items() if k != "_info"} for lock in locks]
-    evidence = {"table": table, "locks": public}
-    if not locks:
-        return ctx.finding(Status.OK, "No Terraform state lock held", "", evidence)
+        return ctx.finding(Status.OK, f"No Terraform state lock held{note}", "", evidence)
     stale = [
-        lock
-        for lock in locks
-        if lock["age_minutes"] is None or lock["age_minutes"] >= STALE_AFTER.total_seconds() / 60
+        lock for lock in ours if lock["age_minutes"] is None or lock["age_minutes"] >= stale_after
     ]
-    if stale:
-        s = stale[0]
+    if not stale:
+        s = ours[0]
         return ctx.finding(
-            Status.FAIL,
-            f"Stale Terraform state lock held by {s['Who']} for {s['age_minutes']} min",
-            f"{s['Operation']} on {s['Path']} since {s['Created']} (lock ID {s['ID']}). If no terraform process is running: terraform force-unlock {s['ID']}.",
+            Status.WARN,
+            f"Terraform is running now ({s['Operation']} by {s['Who']}, {s['age_minutes']} min)",
+            f"A lock younger than {stale_after} min is most likely a live apply (an Aurora or NAT "
+            "change takes tens of minutes): wait for it.",
             evidence,
-            [
-                ctx.propose(
-                    "terraform.release_state_lock",
-                    TableName=table,
-                    LockID=s["LockID"],
-                    Info=s["_info"],
-                )
-            ],
         )
-    s = locks[0]
+    s = stale[0]
+    detail = (
+        f"{s['Operation']} on {s['Path']} since {s['Created']} (lock ID {s['ID']}). If no "
+        f"terraform process is running: terraform force-unlock {s['ID']}."
+    )
+    remediations = []
+    if s["kind"] == "dynamodb":
+        remediations.append(
+            ctx.propose(
+                "terraform.release_state_lock", TableName=table, LockID=s["LockID"], Info=s["_info"]
+            )
+        )
+    else:
+        detail += f" It is an S3 lockfile ({s['LockID']}.tflock): force-unlock removes it."
     return ctx.finding(
-        Status.WARN,
-        f"Terraform is running now ({s['Operation']} by {s['Who']}, {s['age_minutes']} min)",
-        "",
+        Status.FAIL,
+        f"Stale Terraform state lock held by {s['Who']} for {s['age_minutes']} min",
+        detail,
         evidence,
+        remediations,
+        resources=[s["LockID"]],
     )
 
 
-def _older_than(value: Any, ctx: CheckContext, age: timedelta) -> bool:
-    created = _parse_time(value) if isinstance(value, str) else None
-    return created is not None and ctx.now - created > age
+def _revision(arn: Any) -> str:
+    return str(arn or "").rsplit("/", 1)[-1]
+
+
+def _created(d: dict[str, Any]) -> Any:
+    at = d.get("createdAt")
+    return at.isoformat() if isinstance(at, datetime) else at
 
 
 @check("deploy.ecs_rollout", title="ECS deployment rollout")
@@ -120,34 +192,78 @@ def ecs_rollout(ctx: CheckContext) -> Finding:
             "status": d.get("status"),
             "rolloutState": d.get("rolloutState"),
             "reason": d.get("rolloutStateReason"),
-            "taskDefinition": str(d.get("taskDefinition", "")).rsplit("/", 1)[-1],
+            "taskDefinition": _revision(d.get("taskDefinition")),
+            "running": d.get("runningCount"),
             "failedTasks": d.get("failedTasks", 0),
-            "createdAt": d["createdAt"].isoformat()
-            if isinstance(d.get("createdAt"), datetime)
-            else d.get("createdAt"),
+            "createdAt": _created(d),
         }
         for d in deployments
     ]
     breaker = (svc.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker", {})
-    evidence = {"deployments": rows, "circuit_breaker": breaker}
+    evidence: dict[str, Any] = {"deployments": rows, "circuit_breaker": breaker}
+    primary = next((r for r in rows if r["status"] == "PRIMARY"), rows[0] if rows else None)
+    previous = next(
+        (
+            r
+            for r in rows
+            if r["status"] == "ACTIVE"
+            and r["taskDefinition"] != (primary or {}).get("taskDefinition")
+        ),
+        None,
+    )
+    resources = [ctx.names.ecs_service]
     failed = [
         r
         for r in rows
         if r["rolloutState"] == "FAILED" or "circuit breaker" in str(r["reason"] or "").lower()
     ]
-    if failed:
+    if primary and failed and failed[0] is not primary:
         f = failed[0]
         return ctx.finding(
-            Status.FAIL,
-            f"ECS rollout of {f['taskDefinition']} FAILED",
-            f"{f['reason'] or ''} ({f['failedTasks']} failed tasks).".strip(),
+            Status.WARN,
+            f"The rollout of {f['taskDefinition']} failed; ECS rolled back to {primary['taskDefinition']}",
+            f"{f['reason'] or ''} The service runs {primary['taskDefinition']} again.".strip(),
             evidence,
+        )
+    failing = primary is not None and (
+        primary["rolloutState"] == "FAILED"
+        or (primary["rolloutState"] == "IN_PROGRESS" and int(primary["failedTasks"] or 0) > 0)
+    )
+    if failing and primary is not None:
+        evidence["rolling_out"] = primary["taskDefinition"]
+        evidence["previous"] = previous["taskDefinition"] if previous else None
+        fixes = []
+        if previous:
+            fixes.append(
+                ctx.propose(
+                    "ecs.rollback_service",
+                    cluster=ctx.names.ecs_cluster,
+                    service=ctx.names.ecs_service,
+                    taskDefinition=previous["taskDefinition"],
+                    fromTaskDefinition=primary["taskDefinition"],
+                )
+            )
+        state = "FAILED" if primary["rolloutState"] == "FAILED" else "failing"
+        return ctx.finding(
+            Status.FAIL,
+            f"ECS rollout of {primary['taskDefinition']} {state}: "
+            f"{primary['failedTasks']} task(s) of the new revision failed",
+            f"{primary['reason'] or 'Tasks of the new revision stop as they start.'}"
+            + (
+                f" The previous revision, {previous['taskDefinition']}, still runs."
+                if previous
+                else ""
+            ),
+            evidence,
+            fixes,
+            resources=[*resources, primary["taskDefinition"]],
         )
     slow = [
         r
         for r in rows
         if r["rolloutState"] == "IN_PROGRESS"
-        and _older_than(r["createdAt"], ctx, timedelta(minutes=30))
+        and (at := _parse_time(str(r["createdAt"] or ""))) is not None
+        and ctx.now - at > timedelta(minutes=30)
     ]
     if slow:
         return ctx.finding(
@@ -155,5 +271,9 @@ def ecs_rollout(ctx: CheckContext) -> Finding:
             f"ECS rollout of {slow[0]['taskDefinition']} in progress for over 30 minutes",
             "",
             evidence,
+        )
+    if primary and primary["rolloutState"] == "IN_PROGRESS":
+        return ctx.finding(
+            Status.OK, f"ECS rollout of {primary['taskDefinition']} in progress", "", evidence
         )
     return ctx.finding(Status.OK, "ECS rollout completed", "", evidence)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...areas import area
+from ...areas import Link, area
+from ...evidence import from_revision, stopped
 from ...graphs import GraphSpec, Panel, Series
 
 if TYPE_CHECKING:
     from ...context import CheckContext
-
-_START_FAILURE = ("ecs.stopped_tasks", "ecs.service_events", "ecs.service_running")
+    from ...models import Finding
 
 
 def graph(ctx: CheckContext) -> GraphSpec:
@@ -28,28 +28,76 @@ def graph(ctx: CheckContext) -> GraphSpec:
     )
 
 
+# start failures: what keeps a task from starting, and what that shows
+_CANNOT_START = stopped(
+    "image_missing",
+    "image_pull",
+    "image_pull_network",
+    "image_pull_denied",
+    "secrets",
+    "secrets_network",
+    "secrets_denied",
+    "eni",
+    "failed_to_start",
+)
+
+
+def _crashed(cause: Finding, effect: Finding) -> bool:
+    by_cause = cause.evidence.get("by_cause") or {}
+    return any(n for c, n in by_cause.items() if c != "elb_health")
+
+
+def _start_failure(*categories: str) -> tuple[Link | str, ...]:
+    return (
+        "ecs.service_events",
+        "ecs.service_running",
+        Link("", "ecs.stopped_tasks", stopped(*categories)),
+    )
+
+
 AREA = area(
     "ecs",
     title="ECS service",
     services=("ecs", "iam", "logs", "cloudwatch", "ecr", "ec2"),
     links={
-        "ecs.subnet_ips": _START_FAILURE,
-        "ecs.execution_role_ecr": _START_FAILURE,
-        "ecs.image_repository": _START_FAILURE,
-        "ecs.memory_utilization": ("perf.ecs_memory", "ecs.stopped_tasks"),
-        "ecs.health_check": ("ecs.stopped_tasks",),
-        "ecs.container_errors": ("ecs.stopped_tasks", "alb.health_check_path"),
+        "ecs.subnet_ips": _start_failure("eni", "failed_to_start"),
+        "ecs.execution_role_ecr": _start_failure(
+            "image_pull_denied", "secrets_denied", "secrets", "image_pull", "failed_to_start"
+        ),
+        "ecs.image_repository": _start_failure("image_missing", "image_pull", "failed_to_start"),
+        "ecs.memory_utilization": (
+            "perf.ecs_memory",
+            Link("", "ecs.stopped_tasks", stopped("out_of_memory", "killed")),
+        ),
+        "ecs.health_check": (Link("", "ecs.stopped_tasks", stopped("container_health")),),
+        "ecs.container_errors": (
+            Link("", "ecs.stopped_tasks", stopped("app_crash", "container_health", "elb_health")),
+            "alb.health_check_path",
+            Link("", "alb.http_5xx", lambda c, e: e.evidence.get("source") == "application"),
+        ),
         "ecs.stopped_tasks": (
             "ecs.task_churn",
             "ecs.service_running",
-            "deploy.ecs_rollout",
-            "alb.health_check_path",
+            "ecs.service_events",
             "alb.targets_healthy",
+            # tasks that crash fail their health checks; tasks killed *for* failing the load
+            # balancer's health checks are its consequence, not its cause
+            Link("", "alb.health_check_path", _crashed),
+            Link(
+                "",
+                "deploy.ecs_rollout",
+                lambda cause, effect: not from_revision(effect, cause),
+                "tasks that cannot start fail any rollout; a revision that crashes is the rollout's own",
+            ),
         ),
-        "ecs.service_events": ("ecs.service_running", "deploy.ecs_rollout"),
+        "ecs.service_events": ("ecs.service_running",),
         "ecs.task_churn": ("alb.targets_healthy",),
-        "ecs.service_running": ("alb.targets_healthy",),
+        "ecs.service_running": (
+            "alb.targets_healthy",
+            Link("", "alb.http_5xx", lambda c, e: e.evidence.get("source") == "load balancer"),
+        ),
     },
     graph=graph,
     module=__name__,
+    layer=3,
 )

@@ -1,11 +1,13 @@
-"""ECS Service Issues (guide §1): tasks failing to start, tasks restarting frequently."""
+"""ECS Service Issues (guide §1): tasks failing to start, tasks restarting frequently.
+
+The start-up checks (image, execution role, IPs, health check settings) are in ``_start``; how a
+stopped task is judged is ``_stops``.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,15 +16,36 @@ from ...errors import AwsCallError, ResourceNotFound
 from ...fargate import next_size
 from ...models import Finding, Remediation, Status
 from ...registry import check
-from ._iam import allows, role_documents
+from . import _start  # noqa: F401  (registers the start-up checks)
+from ._stops import LABELS, classify
 
+BENIGN_FOR_CHURN = {"deployment_sigkill"}  # a deployment replaced it: not churn
+
+_STEADY = re.compile(r"\bhas reached a steady state\b", re.I)
 _BAD_EVENT = {
-    "unable to place": re.compile(r"unable to place a task", re.I),
-    "failed to launch": re.compile(r"failed to launch|unable to consistently start tasks", re.I),
-    "unhealthy": re.compile(r"unhealthy|failed (elb|container) health checks", re.I),
-    "image pull": re.compile(r"CannotPullContainerError", re.I),
+    "unable to place": re.compile(r"\bunable to place a task\b", re.I),
+    "failed to launch": re.compile(
+        r"\bfailed to launch a task\b|\bunable to consistently start tasks\b", re.I
+    ),
+    "unhealthy": re.compile(r"\bis unhealthy in\b|\bfailed (ELB|container) health checks\b", re.I),
+    "image pull": re.compile(r"\bCannotPullContainerError\b", re.I),
+    "secrets": re.compile(r"\bResourceInitializationError\b", re.I),
 }
-_ECR_ACTIONS = ("ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+# ECS does not repeat an identical event for hours: a failure reported this long ago, with no
+# steady state since, is still current
+EVENT_HORIZON = timedelta(hours=6)
+# What an application's error line says about where it failed (counted as words)
+_MENTIONS = {
+    "database": re.compile(
+        r"\b(postgres(ql)?|database|:5432|too many connections|connection terminated|"
+        r"could not connect to server|read-only transaction|Sequelize\w*Error|PG\w*Error|"
+        r"rds\.amazonaws\.com)\b",
+        re.I,
+    ),
+    "timeout": re.compile(r"\b(ETIMEDOUT|timed? ?out|deadline exceeded)\b", re.I),
+    "memory": re.compile(r"\b(heap out of memory|OutOfMemory\w*|ENOMEM|allocation failed)\b", re.I),
+}
+_HOST_PORT = re.compile(r"\b([a-z0-9][a-z0-9.-]{2,253}\.[a-z]{2,}):(\d{2,5})\b", re.I)
 
 
 def _ts(value: Any) -> datetime | None:
@@ -34,7 +57,7 @@ def _iso(value: Any) -> str | None:
     return ts.isoformat() if ts else (str(value) if value else None)
 
 
-def _service_ref(ctx: CheckContext) -> dict[str, str]:
+def service_ref(ctx: CheckContext) -> dict[str, str]:
     return {"cluster": ctx.names.ecs_cluster, "service": ctx.names.ecs_service}
 
 
@@ -46,7 +69,8 @@ def service_running(ctx: CheckContext) -> Finding:
         return ctx.finding(
             Status.FAIL,
             f"ECS service {exc.name} not found",
-            f"Looked for service {exc.name} in {exc.where}. If it has another name, set OMNI_ECS_CLUSTER / OMNI_ECS_SERVICE.",
+            f"Looked for service {exc.name} in {exc.where}. If it has another name, set "
+            "OMNI_ECS_CLUSTER / OMNI_ECS_SERVICE.",
             {"looked_for": exc.name, "where": exc.where},
         )
     running, desired, pending = (
@@ -61,6 +85,7 @@ def service_running(ctx: CheckContext) -> Finding:
         "pending": pending,
         "status": svc.get("status"),
     }
+    resources = [ctx.names.ecs_service]
     if desired == 0:
         return ctx.finding(
             Status.WARN,
@@ -70,10 +95,11 @@ def service_running(ctx: CheckContext) -> Finding:
             [
                 ctx.propose(
                     "ecs.scale_service",
-                    **_service_ref(ctx),
+                    **service_ref(ctx),
                     desiredCount=max(1, len(ctx.private_app_subnet_ids()) or 1),
                 )
             ],
+            resources=resources,
         )
     if running >= desired:
         return ctx.finding(
@@ -82,93 +108,91 @@ def service_running(ctx: CheckContext) -> Finding:
     return ctx.finding(
         Status.FAIL,
         f"ECS service running {running}/{desired} tasks",
-        f"{desired - running} task(s) missing ({pending} pending). See the stopped tasks and the service events for why.",
+        f"{desired - running} task(s) missing ({pending} pending). See the stopped tasks and the "
+        "service events for why.",
         evidence,
-        [ctx.propose("ecs.force_new_deployment", **_service_ref(ctx))],
+        [ctx.propose("ecs.force_new_deployment", **service_ref(ctx))],
+        resources=resources,
     )
 
 
 @check("ecs.service_events", title="ECS service events")
 def service_events(ctx: CheckContext) -> Finding:
+    """The failures ECS reported since the service last reached a steady state.
+
+    ECS does not repeat an identical event for hours: a failure that started an hour ago may
+    have only that one, hour-old event.  So the events that count are those newer than the
+    last "has reached a steady state" (within :data:`EVENT_HORIZON`), whatever their age.
+    """
     svc = ctx.ecs_service()
-    since = ctx.now - timedelta(minutes=30)
-    recent = [
-        e for e in svc.get("events", [])[:50] if (_ts(e.get("createdAt")) or ctx.now) >= since
-    ]
+    events = sorted(
+        svc.get("events", [])[:100],
+        key=lambda e: _ts(e.get("createdAt")) or ctx.now,
+        reverse=True,
+    )
+    since = ctx.now - EVENT_HORIZON
+    current, steady_at = [], None
+    for event in events:
+        at = _ts(event.get("createdAt")) or ctx.now
+        if _STEADY.search(str(event.get("message", ""))):
+            steady_at = at
+            break
+        if at < since:
+            break
+        current.append(event)
     bad: list[dict[str, Any]] = []
-    for event in recent:
-        kinds = [k for k, rx in _BAD_EVENT.items() if rx.search(event.get("message", ""))]
+    for event in current:
+        kinds = [k for k, rx in _BAD_EVENT.items() if rx.search(str(event.get("message", "")))]
         if kinds:
             bad.append(
                 {
                     "at": _iso(event.get("createdAt")),
                     "kind": kinds[0],
-                    "message": event.get("message", "")[:400],
+                    "message": str(event.get("message", ""))[:400],
                 }
             )
-    evidence = {"events_last_30_min": len(recent), "problems": bad[:8]}
+    evidence = {
+        "last_steady_state": _iso(steady_at),
+        "events_since": len(current),
+        "problems": bad[:8],
+    }
     if not bad:
-        latest = svc.get("events", [{}])[0].get("message") if svc.get("events") else None
+        latest = events[0].get("message") if events else None
         return ctx.finding(
             Status.OK,
-            "No failure in the service events of the last 30 minutes",
+            "No failure reported since the last steady state",
             "",
             {**evidence, "latest": latest},
         )
     counts = Counter(b["kind"] for b in bad)
     summary = ", ".join(f"{k} ×{n}" for k, n in counts.most_common())
+    oldest = bad[-1]["at"]
+    detail = bad[0]["message"]
+    first_at = _ts(current[-1].get("createdAt"))
+    if oldest and first_at and ctx.now - first_at > timedelta(minutes=30):
+        detail += (
+            f" (first reported {oldest}; ECS does not repeat an identical event, and the "
+            "service has not reached a steady state since)"
+        )
     return ctx.finding(
-        Status.FAIL, f"ECS service events report problems: {summary}", bad[0]["message"], evidence
+        Status.FAIL,
+        f"ECS service events report problems: {summary}",
+        detail,
+        evidence,
+        resources=[ctx.names.ecs_service],
     )
 
 
-def classify_stop(task: dict[str, Any]) -> tuple[str, str]:
-    """(category, one-line reason) for a stopped task, following the guide's common causes."""
-    reason = str(task.get("stoppedReason") or "")
-    code = str(task.get("stopCode") or "")
-    containers = task.get("containers") or []
-    texts = " ".join([reason] + [str(c.get("reason") or "") for c in containers])
-    exit_codes = [c.get("exitCode") for c in containers if c.get("exitCode") is not None]
-    if re.search(
-        r"scaling activity|deployment .* (completed|replaced)|service .* deregistered|stopped by user|Task stopped by user",
-        reason,
-        re.I,
-    ) and not any(exit_codes):
-        return "scaling", reason or code
-    if 137 in exit_codes or re.search(r"OutOfMemory|OOM", texts, re.I):
-        return (
-            "out_of_memory",
-            f"out of memory (exit {137 if 137 in exit_codes else exit_codes[0] if exit_codes else '?'})",
-        )
-    if re.search(r"CannotPullContainer|pull image|manifest .* not found|ECR", texts, re.I):
-        return "image_pull", texts.strip()[:200]
-    if re.search(
-        r"ENI|insufficient free addresses|free IP|Unable to assign|ResourceInitializationError.*(network|subnet)",
-        texts,
-        re.I,
-    ):
-        return "eni_ip_exhaustion", texts.strip()[:200]
-    if re.search(r"health check", texts, re.I):
-        return "health_check", texts.strip()[:200]
-    if code == "TaskFailedToStart":
-        return "failed_to_start", texts.strip()[:200]
-    nonzero = [c for c in exit_codes if c not in (0, None)]
-    if nonzero or re.search(r"Essential container in task exited", reason, re.I):
-        return (
-            "app_crash",
-            f"application exited with code {nonzero[0] if nonzero else exit_codes[0] if exit_codes else '?'}",
-        )
-    return "other", (reason or code or "unknown")[:200]
-
-
-def _stopped_tasks(ctx: CheckContext) -> list[dict[str, Any]]:
-    arns = ctx.aws.call(
+def stopped_tasks_of_service(ctx: CheckContext) -> list[dict[str, Any]]:
+    """The service's stopped tasks (ECS keeps them for about an hour), every page."""
+    arns = ctx.aws.paginate(
         "ecs",
         "list_tasks",
+        "taskArns",
         cluster=ctx.names.ecs_cluster,
         serviceName=ctx.names.ecs_service,
         desiredStatus="STOPPED",
-    ).get("taskArns", [])[:100]
+    )
     tasks: list[dict[str, Any]] = []
     for start in range(0, len(arns), 100):
         tasks += ctx.aws.call(
@@ -178,7 +202,7 @@ def _stopped_tasks(ctx: CheckContext) -> list[dict[str, Any]]:
     return [t for t in tasks if t.get("group", group) == group]
 
 
-def _increase_memory(ctx: CheckContext) -> Remediation | None:
+def increase_memory(ctx: CheckContext) -> Remediation | None:
     td = ctx.task_definition()
     try:
         cpu, memory = int(td.get("cpu") or 0), int(td.get("memory") or 0)
@@ -189,67 +213,79 @@ def _increase_memory(ctx: CheckContext) -> Remediation | None:
         return None
     return ctx.propose(
         "ecs.increase_task_memory",
-        **_service_ref(ctx),
+        **service_ref(ctx),
         taskDefinition=f"{td['family']}:{td['revision']}",
         cpu=str(bigger[0]),
         memory=str(bigger[1]),
     )
 
 
+def _revision(arn: Any) -> str:
+    return str(arn or "").rsplit("/", 1)[-1]
+
+
 @check("ecs.stopped_tasks", title="Stopped tasks")
 def stopped_tasks(ctx: CheckContext) -> Finding:
-    tasks = _stopped_tasks(ctx)
     rows = []
+    tasks = stopped_tasks_of_service(ctx)
     for task in sorted(tasks, key=lambda t: _ts(t.get("stoppedAt")) or ctx.now, reverse=True):
-        category, why = classify_stop(task)
+        stop = classify(task)
         container = (task.get("containers") or [{}])[0]
         rows.append(
             {
                 "task": str(task.get("taskArn", "")).rsplit("/", 1)[-1],
-                "category": category,
-                "why": why,
+                "category": stop.category,
+                "failure": stop.failure,
+                "why": stop.why,
                 "stopCode": task.get("stopCode"),
                 "stoppedReason": (task.get("stoppedReason") or "")[:300],
                 "exitCode": container.get("exitCode"),
                 "containerReason": (container.get("reason") or "")[:300],
+                "taskDefinition": _revision(task.get("taskDefinitionArn")),
                 "stoppedAt": _iso(task.get("stoppedAt")),
             }
         )
-    problems = [r for r in rows if r["category"] != "scaling"]
+    problems = [r for r in rows if r["failure"]]
+    by_cause = Counter(r["category"] for r in problems)
     evidence: dict[str, Any] = {
         "stopped_tasks": len(rows),
-        "by_cause": dict(Counter(r["category"] for r in problems)),
+        "by_cause": dict(by_cause),
+        "benign": dict(Counter(r["category"] for r in rows if not r["failure"])),
+        "task_definitions": sorted({r["taskDefinition"] for r in problems}),
         "newest": problems[:5],
     }
+    resources = [ctx.names.ecs_service, *evidence["task_definitions"]]
     if not problems:
         return ctx.finding(Status.OK, "No task stopped because of a failure", "", evidence)
-    top, n = Counter(r["category"] for r in problems).most_common(1)[0]
-    labels = {
-        "out_of_memory": "out of memory (OOM, exit 137)",
-        "image_pull": "the image could not be pulled",
-        "eni_ip_exhaustion": "no free IP / ENI in the subnets",
-        "health_check": "failed container health checks",
-        "app_crash": "the application crashed",
-        "failed_to_start": "failed to start",
-        "other": "other reasons",
-    }
+    real = Counter({k: n for k, n in by_cause.items() if k != "deployment_sigkill"})
+    if not real:  # only deployment stops that ignored SIGTERM: worth knowing, not a failure
+        return ctx.finding(
+            Status.WARN,
+            f"{by_cause['deployment_sigkill']} task(s) ignored SIGTERM during a deployment",
+            "They were killed after stopTimeout (exit 137): requests in flight were cut. "
+            "Handle SIGTERM in the application (or raise stopTimeout).",
+            evidence,
+            resources=resources,
+        )
+    top, n = real.most_common(1)[0]
     remediations = []
     if top == "out_of_memory":
-        fix = _increase_memory(ctx)
+        fix = increase_memory(ctx)
         remediations = [fix] if fix else []
     first = next(r for r in problems if r["category"] == top)
+    extra = first["containerReason"]
     return ctx.finding(
         Status.FAIL,
-        f"{n} task(s) stopped: {labels[top]}",
-        f"Newest: {first['why']}"
-        + (
-            f" — {first['containerReason']}"
-            if first["containerReason"] and first["containerReason"] not in first["why"]
-            else ""
-        ),
+        f"{n} task(s) stopped: {LABELS[top]}",
+        f"Newest: {first['why']}" + (f" — {extra}" if extra and extra not in first["why"] else ""),
         evidence,
         remediations,
+        resources=resources,
     )
+
+
+def _mentions(lines: list[str]) -> dict[str, int]:
+    return {k: sum(1 for line in lines if rx.search(line)) for k, rx in _MENTIONS.items()}
 
 
 @check("ecs.container_errors", title="ERROR lines in the service's logs")
@@ -276,6 +312,7 @@ def container_errors(ctx: CheckContext) -> Finding:
             )
         raise
     events = [e for e in events if "ERROR" in str(e.get("message", ""))]
+    lines = [str(e.get("message", ""))[:1000] for e in events]
     newest = sorted(events, key=lambda e: e.get("timestamp", 0), reverse=True)[:5]
     samples = [
         {
@@ -285,177 +322,25 @@ def container_errors(ctx: CheckContext) -> Finding:
         }
         for e in newest
     ]
-    evidence = {"log_group": group, "error_lines_30min": len(events), "newest": samples}
+    hosts = Counter(f"{h.lower()}:{p}" for line in lines for h, p in _HOST_PORT.findall(line))
+    mentions = _mentions(lines)
+    evidence: dict[str, Any] = {
+        "log_group": group,
+        "error_lines_30min": len(events),
+        "mentions": mentions,
+        "hosts": dict(hosts.most_common(5)),
+        "newest": samples,
+    }
     if not events:
         return ctx.finding(Status.OK, "No ERROR lines in the last 30 minutes", "", evidence)
     status = Status.FAIL if len(events) >= 20 else Status.WARN
-    return ctx.finding(
-        status,
-        f"{len(events)} ERROR line(s) in the last 30 minutes",
-        samples[0]["message"],
-        evidence,
-    )
-
-
-def _images(ctx: CheckContext) -> list[str]:
-    return [str(c.get("image", "")) for c in ctx.task_definition().get("containerDefinitions", [])]
-
-
-@check("ecs.image_repository", title="ECR repository and image")
-def image_repository(ctx: CheckContext) -> Finding:
-    images = _images(ctx)
-    ecr = [i for i in images if ".dkr.ecr." in i]
-    if not ecr:
-        return ctx.finding(
-            Status.SKIPPED, "The task's images are not in ECR", "", {"images": images}
+    about = max(mentions.items(), key=lambda kv: kv[1])
+    title = f"{len(events)} ERROR line(s) in the last 30 minutes"
+    if about[1] >= len(events) / 2:
+        title += (
+            f", mostly about the {about[0]}" if about[0] == "database" else f", mostly {about[0]}s"
         )
-
-    def look(image: str) -> dict[str, Any]:
-        repo_part = image.split("/", 1)[1]
-        repo, _, tag = repo_part.partition("@")[0].partition(":")
-        digest = repo_part.partition("@")[2]
-        image_id = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
-        try:  # one call answers both questions: is the repository there, and the image in it?
-            found = ctx.aws.call("ecr", "describe_images", repositoryName=repo, imageIds=[image_id])
-        except AwsCallError as exc:
-            if exc.code == "RepositoryNotFoundException":
-                return {"image": image, "problem": f"repository {repo} not found"}
-            if exc.code == "ImageNotFoundException":
-                return {"image": image, "problem": f"{next(iter(image_id.values()))} not in {repo}"}
-            raise
-        detail = (found.get("imageDetails") or [{}])[0]
-        pushed = detail.get("imagePushedAt")
-        return {
-            "image": image,
-            "repository": repo,
-            "digest": detail.get("imageDigest"),
-            "pushed_at": _iso(pushed),
-        }
-
-    results = ctx.gather(*[(lambda i=i: look(i)) for i in ecr])
-    problems = [r for r in results if "problem" in r]
-    evidence = {"ok": [r for r in results if "problem" not in r], "problems": problems}
-    if problems:
-        return ctx.finding(
-            Status.FAIL,
-            f"Image not pullable: {problems[0]['problem']}",
-            "Tasks fail with CannotPullContainerError until the image exists.",
-            evidence,
-        )
-    return ctx.finding(Status.OK, "ECR repository and image exist", "", evidence)
-
-
-@check("ecs.execution_role_ecr", title="Task execution role can pull from ECR")
-def execution_role_ecr(ctx: CheckContext) -> Finding:
-    conventional = ctx.names.task_execution_role
-
-    def speculative() -> dict[str, dict[str, Any]] | None:
-        """The conventional role's policies, read while the task definition is being found:
-        it is the role in use nearly always, and this takes two calls off the critical path."""
-        try:
-            return role_documents(ctx, conventional)
-        except AwsCallError:
-            return None
-
-    # its own thread, not the shared pool: the guess itself fans out on the shared pool
-    guesser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="omni-guess")
-    try:
-        guess = guesser.submit(speculative)
-        arn = ctx.task_definition().get("executionRoleArn")
-        role = str(arn).rsplit("/", 1)[-1] if arn else conventional
-        if not arn and not any(".dkr.ecr." in i for i in _images(ctx)):
-            return ctx.finding(Status.SKIPPED, "No execution role and no ECR image", "")
-        guessed = guess.result() if role == conventional else None
-    finally:
-        guesser.shutdown(wait=False)
-    try:
-        docs = guessed if guessed is not None else role_documents(ctx, role)
-    except AwsCallError as exc:
-        if exc.code == "NoSuchEntity":
-            return ctx.finding(
-                Status.FAIL,
-                f"Task execution role {role} does not exist",
-                "Fargate cannot pull the image or write logs.",
-                {"role": role},
-            )
-        raise
-    missing = [a for a in _ECR_ACTIONS if not any(allows(d, a) for d in docs.values())]
-    evidence = {"role": role, "policies": sorted(docs), "missing_actions": missing}
-    if missing:
-        return ctx.finding(
-            Status.FAIL,
-            f"Execution role {role} cannot pull from ECR",
-            f"Missing: {', '.join(missing)} (guide: ECSTaskExecutionPolicy).",
-            evidence,
-        )
-    return ctx.finding(Status.OK, f"Execution role {role} can pull from ECR", "", evidence)
-
-
-@check("ecs.subnet_ips", title="Free IPs in the private app subnets")
-def subnet_ips(ctx: CheckContext) -> Finding:
-    subnet_ids = ctx.private_app_subnet_ids()
-    if not subnet_ids:
-        return ctx.finding(
-            Status.SKIPPED,
-            "Private app subnets unknown",
-            "Set the Terraform output private_app_subnet_ids.",
-        )
-    subnets = ctx.aws.call("ec2", "describe_subnets", SubnetIds=subnet_ids).get("Subnets", [])
-    free = {s["SubnetId"]: max(0, int(s.get("AvailableIpAddressCount", 0))) for s in subnets}
-    desired = 1
-    with contextlib.suppress(ResourceNotFound):
-        desired = max(1, int(ctx.ecs_service().get("desiredCount", 1)))
-    evidence = {"available_ips": free, "desired_tasks": desired}
-    total = sum(free.values())
-    empty = [s for s, n in free.items() if n == 0]
-    if total < desired or (empty and len(empty) == len(free)):
-        return ctx.finding(
-            Status.FAIL,
-            "Private app subnets are out of IP addresses",
-            f"{total} free IPs for {desired} tasks (each Fargate task needs one). Expand the CIDR or add subnets.",
-            evidence,
-        )
-    if empty or min(free.values()) < 2 * desired:
-        return ctx.finding(
-            Status.WARN,
-            f"Few free IPs in the private app subnets ({total} free)",
-            f"Subnets with no free IP: {', '.join(empty) or 'none'}.",
-            evidence,
-        )
-    return ctx.finding(Status.OK, f"{total} free IPs in the private app subnets", "", evidence)
-
-
-@check("ecs.health_check", title="Container health check settings")
-def health_check(ctx: CheckContext) -> Finding:
-    containers = ctx.task_definition().get("containerDefinitions", [])
-    configs = {c["name"]: c.get("healthCheck") for c in containers if c.get("essential", True)}
-    configured = {n: hc for n, hc in configs.items() if hc}
-    if not configured:
-        return ctx.finding(
-            Status.OK,
-            "No container health check (the target group's health check decides)",
-            "",
-            {"containers": sorted(configs)},
-        )
-    issues = []
-    for name, hc in configured.items():
-        interval, timeout = hc.get("interval", 30), hc.get("timeout", 5)
-        retries, start = hc.get("retries", 3), hc.get("startPeriod", 0)
-        if timeout >= interval:
-            issues.append(f"{name}: timeout {timeout}s ≥ interval {interval}s")
-        if retries < 2:
-            issues.append(f"{name}: retries {retries} (one slow answer kills the task)")
-        if not start:
-            issues.append(f"{name}: no startPeriod (tasks are judged while still booting)")
-    evidence = {"health_checks": configured, "issues": issues}
-    if issues:
-        return ctx.finding(
-            Status.WARN,
-            "Container health check is strict",
-            "; ".join(issues) + ". Guide: adjust timeout, retries, startPeriod.",
-            evidence,
-        )
-    return ctx.finding(Status.OK, "Container health check settings are reasonable", "", evidence)
+    return ctx.finding(status, title, samples[0]["message"], evidence, resources=[group, *hosts])
 
 
 @check("ecs.memory_utilization", title="ECS memory utilisation (max, last hour)")
@@ -469,13 +354,14 @@ def memory_utilization(ctx: CheckContext) -> Finding:
         "latest_avg_pct": round(float(points[-1].get("Average", 0)), 1),
     }
     if peak >= 95:
-        fix = _increase_memory(ctx)
+        fix = increase_memory(ctx)
         return ctx.finding(
             Status.FAIL,
             f"ECS memory peaked at {peak:.0f}%",
-            "Tasks at their memory limit are killed (exit 137).",
+            "Tasks at their memory limit are killed (OutOfMemoryError, exit 137).",
             evidence,
             [fix] if fix else [],
+            resources=[ctx.names.ecs_service],
         )
     if peak >= 85:
         return ctx.finding(Status.WARN, f"ECS memory high (peak {peak:.0f}%)", "", evidence)
@@ -484,12 +370,13 @@ def memory_utilization(ctx: CheckContext) -> Finding:
 
 @check("ecs.task_churn", title="Task churn")
 def task_churn(ctx: CheckContext) -> Finding:
-    tasks = _stopped_tasks(ctx)
     since = ctx.now - timedelta(hours=1)
     churned = [
         t
-        for t in tasks
-        if classify_stop(t)[0] != "scaling" and (_ts(t.get("stoppedAt")) or ctx.now) >= since
+        for t in stopped_tasks_of_service(ctx)
+        if classify(t).category not in BENIGN_FOR_CHURN
+        and classify(t).failure
+        and (_ts(t.get("stoppedAt")) or ctx.now) >= since
     ]
     failed_in_rollout = sum(
         int(d.get("failedTasks", 0)) for d in ctx.ecs_service().get("deployments", [])
@@ -505,6 +392,7 @@ def task_churn(ctx: CheckContext) -> Finding:
             f"High task churn: {n} tasks stopped in the last hour",
             "Tasks are repeatedly stopping and starting; see the stopped tasks for why.",
             evidence,
+            resources=[ctx.names.ecs_service],
         )
     if n:
         return ctx.finding(Status.WARN, f"{n} task(s) stopped in the last hour", "", evidence)

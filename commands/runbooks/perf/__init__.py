@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...areas import area
+from ...areas import Link, area
+from ...evidence import stopped
 from ...graphs import GraphSpec, Panel, Series
 from ...routing import Route
 
@@ -50,15 +51,23 @@ AREA = area(
     routes=[
         Route(namespace="AWS/ECS", metric="CPUUtilization", runbooks=["perf", "ecs"]),
         Route(namespace="AWS/ECS", metric="MemoryUtilization", runbooks=["perf", "ecs"]),
-        Route(metric="TargetResponseTime"),
+        # slow responses meet the load balancer's idle timeout (504): both runbooks
+        Route(metric="TargetResponseTime", runbooks=["perf", "alb"]),
         Route(name=r"(ecs|task|container|service).*(cpu|mem)", runbooks=["perf", "ecs"]),
-        Route(name=r"response.?time|latency"),
+        Route(name=r"response.?time|latency", runbooks=["perf", "alb"]),
     ],
     links={
-        "perf.ecs_memory": ("ecs.stopped_tasks", "perf.target_response_time"),
-        "perf.ecs_cpu": ("perf.target_response_time", "alb.health_check_path"),
-        "perf.target_response_time": ("alb.idle_timeout", "alarms.in_alarm"),
+        "perf.ecs_memory": (
+            Link("", "ecs.stopped_tasks", stopped("out_of_memory", "killed")),
+            "perf.target_response_time",
+        ),
+        "perf.ecs_cpu": (
+            "perf.target_response_time",
+            "alb.health_check_path",
+            Link("", "ecs.stopped_tasks", stopped("elb_health", "container_health")),
+        ),
     },
     graph=graph,
     module=__name__,
+    layer=5,
 )

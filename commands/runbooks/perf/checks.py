@@ -81,9 +81,9 @@ def ecs_memory(ctx: CheckContext) -> Finding:
     avg = sum(float(p.get("Average", 0)) for p in recent) / len(recent)
     evidence = {"recent_5min_avg_pct": round(avg, 1)}
     if avg >= 90:
-        from ..ecs.checks import _increase_memory
+        from ..ecs.checks import increase_memory
 
-        fix = _increase_memory(ctx)
+        fix = increase_memory(ctx)
         return ctx.finding(
             Status.FAIL,
             f"ECS memory at {avg:.0f}%",

@@ -43,9 +43,10 @@ AREA = area(
         Route(name=r"waf|blocked"),
     ],
     links={
-        "waf.rate_limit": ("waf.blocked_requests", "waf.sampled_blocks", "alarms.in_alarm"),
-        "waf.blocked_requests": ("waf.sampled_blocks", "alarms.in_alarm"),
+        "waf.rate_limit": ("waf.blocked_requests", "waf.sampled_blocks"),
+        "waf.blocked_requests": ("waf.sampled_blocks",),
     },
     graph=graph,
     module=__name__,
+    layer=4,
 )
