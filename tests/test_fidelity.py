@@ -107,7 +107,7 @@ def test_stops_are_judged_by_stop_code_and_documented_reasons(
 
 
 def test_words_not_substrings() -> None:
-    """"secrets" contains "ecr" and "AccessDenied" contains "eni": neither is what it contains."""
+    """The word "secrets" contains "ecr" and "AccessDenied" contains "eni": words count."""
     stop = classify(_task("TaskFailedToStart", SECRETS_DENIED, None))
     assert stop.category == "secrets_denied"
     assert classify(_task("TaskFailedToStart", "AccessDeniedException", None)).category != "eni"
@@ -220,9 +220,7 @@ def test_waf_samples_report_their_window_and_population(settings: Settings, stac
 
 # -- h. ECR in the image's registry and region; paging; autoscaling; ELB vs target 5XX ----------
 def test_ecr_image_uri_names_its_registry_and_region() -> None:
-    ref = parse_image(
-        "210987654321.dkr.ecr.eu-central-1.amazonaws.com/team/api@sha256:" + "a" * 64
-    )
+    ref = parse_image("210987654321.dkr.ecr.eu-central-1.amazonaws.com/team/api@sha256:" + "a" * 64)
     assert ref == {
         "registry": "210987654321",
         "region": "eu-central-1",
@@ -336,4 +334,3 @@ def test_the_applications_own_5xx_are_not_blamed_on_the_load_balancer(
 
 def test_healthy_stack_reads_no_5xx(settings: Settings, stack: Stack) -> None:
     assert _check(settings, stack, "alb.http_5xx").status is Status.OK
-
