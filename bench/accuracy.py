@@ -159,13 +159,17 @@ def evaluate(latency_s: float = 0.1, repeats: int = 3) -> tuple[list[Row], list[
                             route(alarm),
                             follow=True,
                             expand=False,
-                            also=("alarms.in_alarm",),
+                            also=("alarms.in_alarm", "changes.recent"),
                         )
                         alarm_times.append(s)
                     row.verdicts.append(Verdict.of("alarm", reports, analysis, s))
                 if scenario.area != "all":
                     reports, analysis, s = _run(
-                        ctx_of, [scenario.area], follow=True, expand=True, also=()
+                        ctx_of,
+                        [scenario.area],
+                        follow=True,
+                        expand=True,
+                        also=("changes.recent",),
                     )
                     row.verdicts.append(
                         Verdict.of(f"diagnose {scenario.area}", reports, analysis, s)

@@ -3,7 +3,8 @@
 Kept outside the sandbox so the faults stay honest, and shared by the tests
 (``tests/test_runbooks.py``) and the accuracy benchmark (``bench/accuracy.py``).  For a fault:
 the root cause the verdict must name first, the fix it must offer for it (None where Omni's
-catalogue has none), and checks that must fail (F) or warn (W).  For a control: nothing fails.
+catalogue has none), checks that must fail (F) or warn (W), and, where a recorded change caused
+it, who the verdict must name.  For a control: nothing fails, and nobody is named.
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ class Expect:
     root: str | None
     fix: str | None = None
     checks: dict[str, str] = field(default_factory=dict)
+    changed_by: str | None = None  # the principal the verdict names (a recorded change)
 
 
 CONTROL = Expect(root=None)
 
 EXPECTED: dict[str, Expect] = {
     # -- database
-    "aurora-stopped": Expect("db.cluster_status", "rds.start_cluster", {"db.cluster_status": "F"}),
+    "aurora-stopped": Expect(
+        "db.cluster_status",
+        "rds.start_cluster",
+        {"db.cluster_status": "F"},
+        changed_by="role/finops-scheduler (session nightly-stop)",
+    ),
+    "db-capacity-lowered": Expect(
+        "db.serverless_capacity",
+        "rds.raise_max_capacity",
+        {"db.serverless_capacity": "F"},
+        changed_by="user/dave",
+    ),
     "aurora-writer-failed": Expect("db.cluster_status", None, {"db.cluster_status": "F"}),
     "db-sg-missing": Expect(
         "db.sg_ingress_from_ecs", "ec2.allow_ecs_to_aurora", {"db.sg_ingress_from_ecs": "F"}
@@ -95,11 +108,23 @@ EXPECTED: dict[str, Expect] = {
     "nat-port-exhaustion": Expect("network.nat_gateways", None, {"network.nat_gateways": "F"}),
     "route-blackhole": Expect("network.private_routes", None, {"network.private_routes": "F"}),
     "flow-logs-failing": Expect("network.flow_logs", None, {"network.flow_logs": "F"}),
+    "route-deleted": Expect(
+        "network.private_routes",
+        "ec2.restore_route",
+        {"network.private_routes": "F"},
+        changed_by="role/AWSReservedSSO_AdministratorAccess_0a1b2c3d4e5f6789 (session bob@example.com)",
+    ),
     # -- WAF
     "waf-rate-limit": Expect(
         "waf.rate_limit",
         "wafv2.raise_rate_limit",
         {"waf.rate_limit": "F", "waf.blocked_requests": "F", "waf.sampled_blocks": "W"},
+    ),
+    "waf-rule-changed": Expect(
+        "waf.rate_limit",
+        "wafv2.raise_rate_limit",  # the undo: back to the 2000 it was before carol's change
+        {"waf.rate_limit": "F"},
+        changed_by="user/carol",
     ),
     "waf-false-positive": Expect(
         "waf.blocked_requests", None, {"waf.blocked_requests": "F", "waf.sampled_blocks": "W"}
@@ -145,8 +170,9 @@ EXPECTED: dict[str, Expect] = {
     ),
     "sg-revoked-unhealthy": Expect(
         "alb.sg_alb_to_ecs",
-        "ec2.allow_alb_to_ecs",
+        "ec2.restore_ingress",  # the undo: exactly the permissions alice revoked
         {"alb.sg_alb_to_ecs": "F", "alb.targets_healthy": "F", "alb.http_5xx": "F"},
+        changed_by="user/alice",
     ),
     "capacity-pinned-slow": Expect(
         "db.serverless_capacity",
@@ -157,6 +183,7 @@ EXPECTED: dict[str, Expect] = {
         "deploy.ecs_rollout",
         "ecs.rollback_service",
         {"deploy.ecs_rollout": "F", "ecs.stopped_tasks": "F", "ecs.container_errors": "F"},
+        changed_by="role/deployer (session github-actions-deploy)",
     ),
     "oom-crashloop": Expect(
         "ecs.memory_utilization",

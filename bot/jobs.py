@@ -25,11 +25,12 @@ REDELIVER = "workers.jobs.redeliver"
 ON_FAILURE = "workers.jobs.on_job_failure"
 RUN_FIX = "workers.fixes.run_fix"
 RUN_FOLLOW_UP = "workers.fixes.run_follow_up"
+RUN_VERIFY = "workers.fixes.run_verify"
 ON_FIX_FAILURE = "workers.fixes.on_fix_failure"
 
 # Every function a worker may run for a job (callbacks included), and nothing else.
 JOB_FUNCTIONS = frozenset(
-    {RUN_DIAGNOSIS, RUN_TRIAGE, RECEIVE_ALARM, REDELIVER, RUN_FIX, RUN_FOLLOW_UP}
+    {RUN_DIAGNOSIS, RUN_TRIAGE, RECEIVE_ALARM, REDELIVER, RUN_FIX, RUN_FOLLOW_UP, RUN_VERIFY}
 )
 CALLBACKS = frozenset({ON_FAILURE, ON_FIX_FAILURE})
 

@@ -234,6 +234,7 @@ def finding_blocks(
     text = f"{EMOJI[f.status]} *{escape(f.title)}*  `{f.check}`"
     if f.detail:
         text += f"\n{escape(f.detail)}"
+    text += "".join(f"\n{_change_line(c)}" for c in f.changes[:3])
     cause = analysis.explained_by.get(f.check)
     if cause:
         text += f"\n_A symptom of `{cause}`: fix the cause first._"

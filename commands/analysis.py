@@ -181,10 +181,11 @@ def analyse(reports: list[Report]) -> Analysis:
             if e in failing and owner[e] != owner[n]:
                 incoming[owner[e]] = True
 
-    def rank(check: str) -> tuple[int, int, int, str]:
+    def rank(check: str) -> tuple[int, int, int, int, str]:
         explained = _reach(components[owner[check]], edges) - set(components[owner[check]])
         has_fix = bool(failing[check].remediations)
-        return (-len(explained), 0 if has_fix else 1, _layer(check), check)
+        changed = bool(failing[check].changes)  # a recent write touched it: a strong lead
+        return (-len(explained), 0 if changed else 1, 0 if has_fix else 1, _layer(check), check)
 
     roots = []
     for i, comp in enumerate(components):
@@ -207,6 +208,7 @@ def analyse(reports: list[Report]) -> Analysis:
                     Step(check=c, title=findings[c].title, status=findings[c].status) for c in path
                 ],
                 explains=explained,
+                changes=list(f.changes),
             )
         )
         for c in explained:

@@ -183,6 +183,11 @@ class AwsCaller:
         )
         return result
 
+    def call_unshared(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One API call, not memoised: a retry of a throttled page must reach AWS again (the
+        caller shares the whole reading instead, see :meth:`shared`)."""
+        return self._invoke(service, operation, params, self.region)
+
     def paginate(
         self,
         service: str,
@@ -208,6 +213,11 @@ class AwsCaller:
             return items
 
         return self._memoised(f"pages:{region}/" + _key(service, operation, params), run)  # type: ignore[no-any-return]
+
+    def shared(self, key: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` once per run for ``key``, whoever asks first; the others wait and share it
+        (a reading several checks need, like the run's recent changes)."""
+        return self._memoised(f"shared:{key}", fn)
 
     def _memoised(self, key: str, fn: Callable[[], Any]) -> Any:
         with self._lock:

@@ -295,7 +295,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     ctx = make_context(settings, pool)
     names = known if args.area == "all" else [args.area]
     try:  # one runbook: follow the cause upstream, as a triage does
-        reports = run_runbooks(names, ctx, follow=args.area != "all")
+        reports = run_runbooks(names, ctx, follow=args.area != "all", also=("changes.recent",))
     except UnknownRunbook as exc:
         print(f"omni: {exc}", file=sys.stderr)
         return EXIT_USAGE

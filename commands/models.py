@@ -58,6 +58,9 @@ class Finding(BaseModel):
     resources: list[str] = Field(
         default_factory=list, description="ids, names or ARNs of what the finding is about"
     )
+    changes: list[dict[str, Any]] = Field(
+        default_factory=list, description="recent writes that touched it (commands.changes)"
+    )
 
 
 class Report(BaseModel):

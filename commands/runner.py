@@ -11,6 +11,7 @@ from typing import Any
 from .analysis import where_time_goes
 from .areas import expansions, upstream_of
 from .aws import AwsCaller, ClientPool
+from .changes import tie
 from .context import CheckContext
 from .errors import AwsCallError, CheckError, ResourceNotFound
 from .models import Finding, Report, Status
@@ -99,7 +100,8 @@ def run_runbooks(
     With ``follow``, every check that can lead to one of theirs (the areas' causal links,
     walked upstream) runs in the same round; its results come as one more report per area,
     marked ``followed`` (a round takes its longest chain of dependent calls, so following the
-    cause costs no extra time, only calls).  ``also``: more check ids to run in the round.
+    cause costs no extra time, only calls).  ``also``: more check ids to run in the round
+    (``changes.recent``: the account's recent writes, then tied to the failing checks).
 
     With ``follow`` and ``expand``, a failing check with an ``expand`` hook (a firing alarm,
     whose links would otherwise pull in every runbook) names the runbooks to run next: they and
@@ -152,6 +154,8 @@ def run_runbooks(
         )
         for name, specs in [*plan.items(), *followed.items()]
     ]
+    if "changes.recent" in results:  # who changed what broke, and the exact undo
+        tie(reports, ctx)
     for report in reports:
         report.summary = where_time_goes(report)
     return reports

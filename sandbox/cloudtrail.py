@@ -63,6 +63,9 @@ class Throttle:
 
 
 THROTTLE = Throttle()
+# account → the error every lookup gets there ("AccessDeniedException": a role without
+# cloudtrail:LookupEvents; "ThrottlingException": throttled whatever the pace)
+REFUSE: dict[str, str] = {}
 _EVENTS: dict[tuple[str, str], list[dict[str, Any]]] = {}
 _LOOKUPS: list[dict[str, Any]] = []  # every request the emulation answered, for the tests
 _LOCK = threading.Lock()
@@ -73,6 +76,7 @@ def reset() -> None:
         _EVENTS.clear()
         _LOOKUPS.clear()
     THROTTLE.per_second, THROTTLE.throttled = 0.0, 0
+    REFUSE.clear()
 
 
 def forget(account: str, region: str) -> None:
@@ -231,19 +235,54 @@ def install() -> None:
         with _LOCK:
             _LOOKUPS.append(body)
         headers = {"Content-Type": "application/x-amz-json-1.1"}
-        if not THROTTLE.allow():
+
+        def error(code: str, message: str, status: int = 400) -> Any:
+            # moto takes a response's status from its headers, not from the tuple
             return (
-                400,
-                headers,
-                json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+                status,
+                {**headers, "status": str(status)},
+                json.dumps({"__type": code, "message": message}),
             )
+
+        refused = REFUSE.get(self.current_account)
+        if refused:
+            message = (
+                "User is not authorized to perform: cloudtrail:LookupEvents"
+                if "Denied" in refused
+                else "Rate exceeded"
+            )
+            return error(refused, message)
+        if not THROTTLE.allow():
+            return error("ThrottlingException", "Rate exceeded")
         try:
             answer = lookup(self.current_account, self.region, body)
         except LookupError_ as exc:
-            return exc.status, headers, json.dumps({"__type": exc.code, "message": exc.message})
+            return error(exc.code, exc.message, exc.status)
         return 200, headers, json.dumps(answer)
 
     CloudTrailResponse.lookup_events = lookup_events  # type: ignore[attr-defined]
+
+
+def waf_rules(rate_limit: int) -> list[dict[str, Any]]:
+    """The sandbox web ACL's rules as CloudTrail records them (camelCase request parameters)."""
+    return [
+        {
+            "name": "AWSManagedRulesCommonRuleSet",
+            "priority": 1,
+            "statement": {
+                "managedRuleGroupStatement": {
+                    "vendorName": "AWS",
+                    "name": "AWSManagedRulesCommonRuleSet",
+                }
+            },
+        },
+        {
+            "name": "RateLimit",
+            "priority": 2,
+            "action": {"block": {}},
+            "statement": {"rateBasedStatement": {"limit": rate_limit, "aggregateKeyType": "IP"}},
+        },
+    ]
 
 
 def record_seed_history(stack: Stack) -> None:
@@ -272,6 +311,36 @@ def record_seed_history(stack: Stack) -> None:
         minutes_ago=60 * 24 * 5,
         **ci,  # type: ignore[arg-type]
     )
+    for table, nat in zip(
+        stack.extra.get("private_route_tables", []),
+        stack.outputs.get("nat_gateway_ids", []),
+        strict=False,
+    ):
+        record(
+            stack,
+            "CreateRoute",
+            "ec2.amazonaws.com",
+            resources=[("AWS::EC2::RouteTable", table)],
+            request={
+                "routeTableId": table,
+                "destinationCidrBlock": "0.0.0.0/0",
+                "natGatewayId": nat,
+            },
+            minutes_ago=60 * 24 * 5,
+            **ci,  # type: ignore[arg-type]
+        )
+    acl_arn = str(stack.outputs.get("waf_web_acl_arn", ""))
+    if acl_arn:
+        record(
+            stack,
+            "CreateWebACL",
+            "wafv2.amazonaws.com",
+            resources=[("AWS::WAFv2::WebACL", names.waf_acl)],
+            request={"name": names.waf_acl, "scope": "REGIONAL", "rules": waf_rules(2000)},
+            response={"summary": {"name": names.waf_acl, "id": acl_arn.rsplit("/", 1)[-1]}},
+            minutes_ago=60 * 24 * 5,
+            **ci,  # type: ignore[arg-type]
+        )
     # the noise every account has: tags, uploads, a scheduled Lambda's writes
     record(
         stack,

@@ -4,7 +4,9 @@
 (up to ``MaxItems`` samples, ``PopulationSize``, the ``TimeWindow`` used, nothing for a rule
 whose sampling is off); a route to a NAT gateway that failed or was deleted reports
 ``blackhole``, as AWS does; ``ecs.list_tasks`` pages at 100 (``maxResults``, ``nextToken``), as
-ECS does, where moto returns every task at once.  :func:`backend` reaches moto's backend objects, which is how the
+ECS does, where moto returns every task at once; ``ecs.update_service`` to another task
+definition starts a deployment of it (PRIMARY, the others ACTIVE), where moto only swaps the
+revision.  :func:`backend` reaches moto's backend objects, which is how the
 scenarios break things that the API cannot.
 """
 
@@ -72,6 +74,42 @@ def install_moto_extensions() -> None:
         return ActionResult(page)
 
     EC2ContainerServiceResponse.list_tasks = list_tasks  # type: ignore[method-assign]
+
+    from datetime import UTC, datetime
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    plain_update = EC2ContainerServiceBackend.update_service
+
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        name = str(service_properties.get("service", "")).split("/")[-1]
+        svc = next((s for k, s in self.services.items() if k.endswith(f":{name}")), None)
+        before = svc.task_definition if svc is not None else None
+        updated = plain_update(self, dict(service_properties))
+        if svc is not None and updated.task_definition != before and updated.deployments:
+            now = datetime.now(UTC)
+            for d in updated.deployments:
+                if d.get("status") == "PRIMARY":
+                    d["status"] = "ACTIVE"
+            updated.deployments.insert(
+                0,
+                {
+                    **updated.deployments[0],
+                    "id": f"ecs-svc/{int(now.timestamp() * 1e6)}",
+                    "status": "PRIMARY",
+                    "taskDefinition": updated.task_definition,
+                    "rolloutState": "IN_PROGRESS",
+                    "rolloutStateReason": "ECS deployment in progress.",
+                    "runningCount": 0,
+                    "pendingCount": updated.desired_count,
+                    "failedTasks": 0,
+                    "createdAt": now,
+                    "updatedAt": now,
+                },
+            )
+        return updated
+
+    EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]
     WAFV2Response.get_sampled_requests = get_sampled_requests  # type: ignore[attr-defined]
     Route.state = property(state)  # type: ignore[assignment,method-assign]
     cloudtrail.install()

@@ -63,7 +63,9 @@ def alarm_triage(settings: Settings, stack: Stack, suffix: str) -> tuple[list[st
         shared_pool(),
         outputs=stack.outputs,
     )
-    reports = run_runbooks(runbooks, ctx, follow=True, expand=False, also=("alarms.in_alarm",))
+    reports = run_runbooks(
+        runbooks, ctx, follow=True, expand=False, also=("alarms.in_alarm", "changes.recent")
+    )
     return runbooks, Outcome(reports, analyse(reports))
 
 
@@ -86,6 +88,14 @@ def check_expectations(name: str, outcome: Outcome, expect: Expect) -> None:
     assert outcome.root == expect.root, (outcome.root, outcome.analysis.root)
     if expect.fix is not None:
         assert outcome.fixes and outcome.fixes[0] == expect.fix, outcome.fixes
+    named = {c.get("who") for f in findings.values() for c in f.changes}
+    if expect.changed_by is not None:
+        root = outcome.analysis.root
+        assert root is not None and expect.changed_by in {c.get("who") for c in root.changes}, (
+            root.changes if root else None
+        )
+    elif expect.root is None:
+        assert not named, named  # a control names nobody
 
 
 def declared_services(settings: Settings, outputs: dict[str, Any], runbooks: list[str]) -> None:

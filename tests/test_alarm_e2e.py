@@ -114,8 +114,16 @@ def test_alarm_post_gets_its_triage_in_its_thread(
             timeout=60,
         )[0]
         assert verdict.text.startswith("Root cause:") and "unhealthy" in verdict.all_text()
+        # the verdict is edited in first, the details follow it: wait for them, not a race
+        fake_slack.wait_for(
+            lambda: [
+                c
+                for c in fake_slack.find("chat.postMessage")
+                if c.thread_ts == alarm_ts and "All 2 ALB targets are unhealthy" in c.all_text()
+            ],
+            timeout=15,
+        )
         thread = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == alarm_ts]
-        assert any("All 2 ALB targets are unhealthy" in c.all_text() for c in thread)
         assert all(c.channel == CHANNEL for c in thread)
         # Slack retries the same event: no second triage
         assert send(port, chatbot_event(name, "ALARM", alarm_ts, subtype=subtype)) == 200

@@ -78,6 +78,7 @@ def test_diagnose_all_leads_with_the_root_cause(served_stack: Stack) -> None:
     assert sorted(r["runbook"] for r in doc["reports"]) == [
         "alarms",
         "alb",
+        "changes",
         "db",
         "deploy",
         "ecs",

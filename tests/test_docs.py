@@ -44,3 +44,15 @@ def test_every_setting_is_documented() -> None:
         if not any(f"`{n}`" in text for n in names):
             missing.append(names[0])
     assert not missing, missing
+
+
+def test_every_fix_and_area_is_documented() -> None:
+    from commands.fixes import catalogue
+    from commands.registry import runbook_names
+
+    fixes = (REPO / "docs" / "fixes.md").read_text()
+    catalogued = {spec.id: spec.risk.value for spec in catalogue().values()}
+    rows = dict(re.findall(r"^\| `([a-z0-9_.]+)` \| (low|medium|high) \|", fixes, re.M))
+    assert rows == catalogued  # every fix, at its declared risk, and nothing that is not one
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`{area}`" in readme for area in runbook_names())

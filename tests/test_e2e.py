@@ -72,6 +72,15 @@ def test_slash_command_to_threaded_findings(
         update = fake_slack.wait_for(
             lambda: fake_slack.find("chat.update", ts=root_ts), timeout=60
         )[-1]
+        # the verdict is edited in first and the details follow: wait for the last of them
+        fake_slack.wait_for(
+            lambda: [
+                c
+                for c in fake_slack.find("chat.postMessage")
+                if c.thread_ts == root_ts and "db.cluster_status" in c.all_text()
+            ],
+            timeout=15,
+        )
         log = (tmp_path / "worker.log").read_text()
         assert "Traceback" not in log, log
 

@@ -206,10 +206,14 @@ def test_timeline_of_alarm_triage_fix_verify(
     thread = "1700000000.000100"
     events = _events(redis_url, thread)
     findings = [e for e in events if e[0] == "finding"]
+    # the write that caused it, and who made it, right after the findings it explains
+    changes = [e for e in events if e[0] == "change"]
+    assert changes == [("change", "role/finops-scheduler (session nightly-stop)")]
     assert events == [
         ("alarm", "alarm post"),
         ("started", "Omni"),
         *findings,
+        *changes,
         ("finished", "Omni"),
         ("proposed", "Omni"),
         ("approved", "U0ONCALL"),
@@ -226,7 +230,8 @@ def test_timeline_of_alarm_triage_fix_verify(
     assert "Alarm *omnirapeutic-production-alb-elb-5xx-high* ALARM received" in rows[0]
     assert any("`db.cluster_status` fail: Aurora cluster is stopped" in row for row in rows)
     assert "followed upstream:" in md  # the healthy checks followed upstream, on one line
-    assert "root cause `db.cluster_status`" in rows[len(findings) + 2]
+    assert "root cause `db.cluster_status`" in rows[len(findings) + len(changes) + 2]
+    assert any("StopDBCluster by role/finops-scheduler" in row for row in rows)
     assert "| <@U0ONCALL> | Executed `rds.start_cluster`" in rows[-2]
     assert 'before {"Status":"stopped"} → after {"Status":"available"}' in rows[-2]
     assert "is now *ok*" in rows[-1]

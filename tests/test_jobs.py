@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
+from commands.registry import runbook_names
 from commands.settings import Settings
 from sandbox import Stack, apply_scenario
 from sandbox.fakeslack import FakeSlack
@@ -47,7 +48,7 @@ def test_diagnose_all_posts_root_cause_first(
     apply_scenario("outage-db-down", stack)
     root = runtime.slack.chat_postMessage(channel="C1", text="Diagnosing all…")["ts"]
     result = jobs.run_diagnosis({"area": "all", "channel": "C1", "thread_ts": root, "user": "U1"})
-    assert len(result["reports"]) == 8
+    assert len(result["reports"]) == len(runbook_names())  # every area, what changed included
     assert result["root_cause"]["check"] == "db.cluster_status"
     # the verdict comes first: the root is edited into it before any detail is posted
     [update] = fake_slack.find("chat.update", ts=root)
@@ -72,7 +73,9 @@ def test_slack_429_is_waited_out(runtime: Runtime, stack: Stack, fake_slack: Fak
     assert updates[0].all_text() == updates[2].all_text()
     assert "Aurora cluster is stopped" in updates[2].all_text()
     replies = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == root]
-    assert len(replies) == 1 and "Aurora cluster is stopped" in replies[0].all_text()
+    # the db details, then one line for what was read beside them (the account's writes)
+    assert "Aurora cluster is stopped" in replies[0].all_text()
+    assert len(replies) == 2 and "changes" in replies[1].all_text()
 
 
 def test_the_job_posts_the_root_and_threads_under_it(
@@ -141,7 +144,9 @@ def test_diagnose_alarms_on_a_quiet_stack_runs_only_its_own_checks(
     apply_scenario("aurora-stopped", stack)  # broken, but nothing pages for it here
     root = runtime.slack.chat_postMessage(channel="C1", text="Diagnosing alarms…")["ts"]
     result = jobs.run_diagnosis({"area": "alarms", "channel": "C1", "thread_ts": root})
-    assert result["root_cause"] is None and result["upstream"] == []
+    # what changed is read beside every diagnosis; nothing else runs when nothing alarms
+    upstream = [u["runbook"] for u in result["upstream"]]
+    assert result["root_cause"] is None and upstream == ["changes"]
     assert {f["check"] for f in result["findings"]} == {
         "alarms.actions_enabled",
         "alarms.in_alarm",

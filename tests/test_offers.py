@@ -70,7 +70,7 @@ def _buttons(fake_slack: FakeSlack, root: str) -> list[tuple[str, dict[str, Any]
     ("scenario", "root_fix"),
     [
         ("outage-db-down", "rds.start_cluster"),
-        ("sg-revoked-unhealthy", "ec2.allow_alb_to_ecs"),
+        ("sg-revoked-unhealthy", "ec2.restore_ingress"),  # the undo of the revoke CloudTrail shows
         ("capacity-pinned-slow", "rds.raise_max_capacity"),
     ],
 )

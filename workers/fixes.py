@@ -9,12 +9,13 @@ from types import TracebackType
 from typing import Any
 
 from bot import keys, metrics, render
-from bot.jobs import RUN_FOLLOW_UP, FixJob
+from bot.jobs import RUN_FOLLOW_UP, RUN_VERIFY, FixJob
 from bot.plans import params_hash
 from commands import logs
 from commands.errors import AwsCallError
-from commands.fixes import FixContext, FixRefused, FollowUp
+from commands.fixes import FixContext, FixRefused, FollowUp, catalogue
 from commands.fixes import run_fix as execute
+from commands.models import Status
 from commands.registry import all_checks
 from commands.runner import make_context, run_check
 
@@ -94,9 +95,16 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     if result.follow_up is not None:
         _schedule_follow_up(rt, plan.id, plan.environment, result.follow_up)
         post(f":alarm_clock: {result.follow_up.note}")
-    verdict = _verify(rt, plan.check, plan.environment)
+    verdict, ok = _verify(rt, plan.check, plan.environment)
     plans.transition(plan_id, {"running"}, "succeeded", outcome=verdict)
     audit.record("verified", user=approver, plan=plan, outcome=verdict)
+    settles = catalogue()[plan.fix_id].settles_min if plan.fix_id in catalogue() else 0
+    if not ok and settles and not ctx.dry_run:
+        _schedule_verify(rt, plan.id, settles)
+        verdict += (
+            f" (its metric still shows the minutes before the fix: Omni checks again in "
+            f"{settles} min)"
+        )
     post(f":mag: Verification: {verdict}")
     return {
         "ran": True,
@@ -107,10 +115,11 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     }
 
 
-def _verify(rt: Runtime, check_id: str, environment: str) -> str:
+def _verify(rt: Runtime, check_id: str, environment: str) -> tuple[str, bool]:
+    """Re-run the check the plan came from: what it says now, and whether that is ok."""
     spec = all_checks().get(check_id)
     if spec is None:
-        return f"no check {check_id} to re-run"
+        return f"no check {check_id} to re-run", False
     from concurrent.futures import ThreadPoolExecutor
 
     env = rt.settings.for_environment(environment)
@@ -118,7 +127,42 @@ def _verify(rt: Runtime, check_id: str, environment: str) -> str:
     with ThreadPoolExecutor(max_workers=8) as inner:
         ctx._inner = inner
         finding = run_check(spec, ctx)
-    return f"`{check_id}` is now *{finding.status.value}*: {finding.title}"
+    text = f"`{check_id}` is now *{finding.status.value}*: {finding.title}"
+    return text, finding.status in (Status.OK, Status.SKIPPED)
+
+
+def _schedule_verify(rt: Runtime, plan_id: str, minutes: int) -> None:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from bot.queue import FIXES_QUEUE
+
+    Queue(FIXES_QUEUE, connection=rt.redis, serializer=JSONSerializer).enqueue_in(
+        timedelta(minutes=minutes),
+        RUN_VERIFY,
+        kwargs={"plan_id": plan_id, "minutes": minutes},
+        job_id=f"verify-{plan_id}",
+    )
+
+
+def run_verify(plan_id: str, minutes: int) -> dict[str, Any]:
+    """RQ's scheduler runs this ``minutes`` after a fix whose check reads a lagging metric."""
+    rt = get_runtime()
+    assert rt.plans is not None and rt.audit is not None
+    plan = rt.plans.get(plan_id)
+    if plan is None:
+        return {"verified": False, "reason": "plan gone"}
+    verdict, ok = _verify(rt, plan.check, plan.environment)
+    rt.audit.record(
+        "verified", user=plan.approvals[-1] if plan.approvals else None, plan=plan, outcome=verdict
+    )
+    rt.slack.chat_postMessage(
+        channel=plan.channel,
+        thread_ts=plan.thread_ts,
+        text=f":mag: Verification {minutes} min after `{plan.fix_id}`: {verdict}"
+        + ("" if ok else " — the fix did not settle it: look again at the findings above."),
+    )
+    return {"verified": ok, "verification": verdict}
 
 
 def _schedule_follow_up(rt: Runtime, plan_id: str, environment: str, follow_up: FollowUp) -> None:

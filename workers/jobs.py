@@ -58,8 +58,11 @@ class Run:
 
     @property
     def followed(self) -> list[str]:
-        """The areas followed upstream (not ``alarms``, whose firing alarms a triage reads)."""
-        return [r.runbook for r in self.reports if r.followed and r.runbook != "alarms"]
+        """The areas followed upstream (not ``alarms`` and ``changes``, which every triage
+        reads beside its runbooks)."""
+        return [
+            r.runbook for r in self.reports if r.followed and r.runbook not in ("alarms", "changes")
+        ]
 
     @property
     def duration_ms(self) -> int:
@@ -77,7 +80,7 @@ def investigate(rt: Runtime, env: Any, runbooks: list[str], *, kind: str) -> Run
     ctx = make_context(env, rt.pool_for(env), on_call=_on_call)
     everything = set(runbooks) >= set(runbook_names())
     # a triage also asks what is firing: an alarm that nothing explains may be a false positive
-    also = ("alarms.in_alarm",) if kind == "triage" else ()
+    also = ("alarms.in_alarm", "changes.recent") if kind == "triage" else ("changes.recent",)
     reports = run_runbooks(runbooks, ctx, follow=not everything, expand=kind != "triage", also=also)
     analysis = analyse(reports)
     _observe(kind, runbooks, started, "failed" if analysis.root else "passed")

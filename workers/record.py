@@ -56,6 +56,21 @@ def journal_findings(
                 f"ok or skipped ({', '.join(upstream)})",
             )
         )
+    seen: set[str] = set()
+    for report in reports:  # each change tied to a finding: when, what, who
+        for f in report.findings:
+            for change in f.changes:
+                if change.get("id") in seen:
+                    continue
+                seen.add(str(change.get("id")))
+                entries.append(
+                    timeline.entry(
+                        "change",
+                        f"Changed: {change.get('summary')} (lead for `{f.check}`)",
+                        user=str(change.get("who") or "unknown"),
+                        changed_at=change.get("at"),
+                    )
+                )
     cause = analysis.root
     ms = max((r.duration_ms for r in reports), default=0)
     entries.append(

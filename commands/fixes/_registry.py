@@ -112,6 +112,9 @@ class FixSpec:
     fn: FixFn
     module: str
     caveat: str = ""
+    # minutes before the check can see the fix: a check that reads a metric (WAF blocks) still
+    # sees the minutes before it; its verification is repeated after this long
+    settles_min: int = 0
 
     @property
     def api(self) -> str:
@@ -136,6 +139,7 @@ def fix(
     reads: tuple[str, ...] = (),
     role: str | None = None,
     caveat: str = "",
+    settles_min: int = 0,
 ) -> Callable[[Callable[[FixContext, P], FixResult]], Callable[[FixContext, P], FixResult]]:
     """Declare a fix (see the module docstring); its parameters are its second argument's type."""
     if "." not in fix_id:
@@ -167,6 +171,7 @@ def fix(
             fn=fn,
             module=fn.__module__,
             caveat=caveat,
+            settles_min=settles_min,
         )
         return fn
 

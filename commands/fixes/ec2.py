@@ -1,4 +1,4 @@
-"""Network fixes: let the ECS tasks reach Aurora again."""
+"""Network fixes: security group rules and private routes (and undoing their changes)."""
 
 from __future__ import annotations
 
@@ -144,4 +144,123 @@ def reroute_via_nat(ctx: FixContext, p: RerouteViaNat) -> FixResult:
         f"{', '.join(moved)} now route through {p.NatGatewayId}",
         {"default_routes": before},
         {"default_routes": _default_targets(ctx, p.RouteTableIds)},
+    )
+
+
+# -- undoing a change (commands.changes): the exact write, reversed ----------------------------
+class GroupPair(Params):
+    GroupId: str
+
+
+class CidrRange(Params):
+    CidrIp: str
+
+
+class Cidr6Range(Params):
+    CidrIpv6: str
+
+
+class PrefixList(Params):
+    PrefixListId: str
+
+
+class Permission(Params):
+    IpProtocol: str
+    FromPort: int | None = Field(None, ge=-1, le=65535)
+    ToPort: int | None = Field(None, ge=-1, le=65535)
+    UserIdGroupPairs: list[GroupPair] = Field(default_factory=list, max_length=50)
+    IpRanges: list[CidrRange] = Field(default_factory=list, max_length=50)
+    Ipv6Ranges: list[Cidr6Range] = Field(default_factory=list, max_length=50)
+    PrefixListIds: list[PrefixList] = Field(default_factory=list, max_length=50)
+
+    def api(self) -> dict[str, Any]:
+        """The permission as ``AuthorizeSecurityGroupIngress`` takes it (empty lists left out)."""
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if v != []}
+
+
+class RestoreIngress(Params):
+    GroupId: str
+    IpPermissions: list[Permission] = Field(min_length=1, max_length=20)
+
+
+@fix(
+    "ec2.restore_ingress",
+    title="Restore the revoked ingress rules",
+    risk=Risk.HIGH,
+    calls=[Call("ec2:AuthorizeSecurityGroupIngress")],
+    reads=("ec2:DescribeSecurityGroups",),
+    target="GroupId",
+    terraform="The rule was removed outside Terraform or in a change that must be reverted: keep "
+    "it in the security group's Terraform (or revert the commit that removed it), or the next "
+    "apply revokes it again.",
+    caveat="Re-authorizes exactly the permissions the RevokeSecurityGroupIngress call removed, "
+    "as CloudTrail recorded them.",
+)
+def restore_ingress(ctx: FixContext, p: RestoreIngress) -> FixResult:
+    before = ingress_rules(ctx, p.GroupId)
+    for permission in p.IpPermissions:  # one by one: a rule already back is not an error
+        try:
+            ctx.call(
+                "ec2",
+                "authorize_security_group_ingress",
+                GroupId=p.GroupId,
+                IpPermissions=[permission.api()],
+            )
+        except AwsCallError as exc:
+            if exc.code != "InvalidPermission.Duplicate":
+                raise
+    return FixResult(
+        f"{p.GroupId}: {len(p.IpPermissions)} revoked permission(s) restored",
+        {"ingress": before},
+        {"ingress": ingress_rules(ctx, p.GroupId)},
+    )
+
+
+class RestoreRoute(Params):
+    RouteTableId: str
+    DestinationCidrBlock: str
+    NatGatewayId: str
+
+
+@fix(
+    "ec2.restore_route",
+    title="Restore the deleted route",
+    risk=Risk.MEDIUM,
+    calls=[Call("ec2:CreateRoute")],
+    reads=("ec2:DescribeRouteTables", "ec2:DescribeNatGateways"),
+    target="RouteTableId",
+    terraform="The route is Terraform's (aws_route in the vpc module): if it was deleted by a "
+    "change in code, revert that change, or the next apply deletes it again.",
+    caveat="Recreates the route to the NAT gateway it had before it was deleted, as CloudTrail "
+    "recorded it; refused if that gateway is gone or the route exists again.",
+)
+def restore_route(ctx: FixContext, p: RestoreRoute) -> FixResult:
+    nat = ctx.call("ec2", "describe_nat_gateways", NatGatewayIds=[p.NatGatewayId])["NatGateways"]
+    if not nat or nat[0].get("State") != "available":
+        raise FixRefused(f"{p.NatGatewayId} is not available: the route would be a blackhole")
+    tables = ctx.call("ec2", "describe_route_tables", RouteTableIds=[p.RouteTableId])
+    routes = tables["RouteTables"][0].get("Routes", []) if tables.get("RouteTables") else []
+    existing = [r for r in routes if r.get("DestinationCidrBlock") == p.DestinationCidrBlock]
+    if existing:
+        raise FixRefused(f"{p.RouteTableId} has a route to {p.DestinationCidrBlock} again")
+    ctx.call(
+        "ec2",
+        "create_route",
+        RouteTableId=p.RouteTableId,
+        DestinationCidrBlock=p.DestinationCidrBlock,
+        NatGatewayId=p.NatGatewayId,
+    )
+    tables = ctx.call("ec2", "describe_route_tables", RouteTableIds=[p.RouteTableId])
+    after = next(
+        (
+            r.get("NatGatewayId") or r.get("GatewayId")
+            for r in tables["RouteTables"][0].get("Routes", [])
+            if r.get("DestinationCidrBlock") == p.DestinationCidrBlock
+        ),
+        None,
+    )
+    return FixResult(
+        f"{p.RouteTableId}: {p.DestinationCidrBlock} → {p.NatGatewayId} restored",
+        {p.DestinationCidrBlock: None},
+        {p.DestinationCidrBlock: after},
     )

@@ -56,6 +56,7 @@ class RaiseMaxCapacity(Params):
     "max_capacity) to the new value.",
     caveat="Capacity can grow at once; max_connections (fixed when an instance starts, from "
     "its maximum capacity's memory) changes only after each instance reboots.",
+    settles_min=5,  # ACUUtilization of the minutes before still reads 100 % of the old max
 )
 def raise_max_capacity(ctx: FixContext, p: RaiseMaxCapacity) -> FixResult:
     before = _cluster(ctx, p.DBClusterIdentifier).get("ServerlessV2ScalingConfiguration", {})

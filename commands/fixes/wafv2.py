@@ -143,6 +143,7 @@ class RaiseRateLimit(Params):
     reads=("wafv2:GetWebACL",),
     target="Name",
     terraform="Change `rate_based_statement.limit` in modules/waf/main.tf to the new value.",
+    settles_min=5,  # the blocked-requests metric shows the last minutes under the old limit
 )
 def raise_rate_limit(ctx: FixContext, p: RaiseRateLimit) -> FixResult:
     before_limit: Any = None

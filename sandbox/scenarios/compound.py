@@ -183,6 +183,7 @@ def bad_deploy(stack: Stack) -> None:
     good = stack.extra["task_definition_arn"]
     bad = new_revision(stack, environment=[{"name": "DATABASE_POOL", "value": ""}])
     svc = service(stack)
+    svc.task_definition = bad  # the service's revision is the new one, as UpdateService left it
     old = svc.deployments[0]
     old.update(status="ACTIVE", runningCount=2)
     svc.deployments.insert(

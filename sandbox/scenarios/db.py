@@ -75,20 +75,9 @@ def db_reader(stack: Stack) -> None:
 )
 def db_capacity(stack: Stack) -> None:
     writer, reader = stack.extra["db_instances"][:2]
-    pinned = [1.5] * 40 + [4.0] * 20
     from ..metrics import replace_metric
 
-    replace_metric(
-        stack, "AWS/RDS", "ServerlessDatabaseCapacity", {"DBInstanceIdentifier": writer}, pinned
-    )
-    replace_metric(
-        stack,
-        "AWS/RDS",
-        "ACUUtilization",
-        {"DBInstanceIdentifier": writer},
-        [v / 4.0 * 100 for v in pinned],
-        "Percent",
-    )
+    _pin_writer(stack, writer, [1.5] * 40 + [4.0] * 20, max_acu=4.0)
     # the cluster-level figure is the average with the idle reader: 2.25 of 4, not alarming
     db_metric(stack, "ServerlessDatabaseCapacity", [1.0] * 40 + [2.25] * 20, instance=False)
     replace_metric(
@@ -120,3 +109,46 @@ def db_cpu(stack: Stack) -> None:
 def db_connections(stack: Stack) -> None:
     # 4 ACU max: about 901 connections by Aurora PostgreSQL's default formula
     db_metric(stack, "DatabaseConnections", [60.0] * 50 + [880.0] * 10, "Count", instance=False)
+
+
+@scenario(
+    "db-capacity-lowered",
+    "A cost-cutting change lowered the cluster's max capacity from 4 to 1 ACU: the writer is "
+    "pinned at 1.",
+    area="db",
+    alarm="rds-capacity-high",
+)
+def db_capacity_lowered(stack: Stack) -> None:
+
+    cluster = stack.names.aurora_cluster
+    stack.client("rds").modify_db_cluster(
+        DBClusterIdentifier=cluster,
+        ServerlessV2ScalingConfiguration={"MinCapacity": 0.5, "MaxCapacity": 1.0},
+        ApplyImmediately=True,
+    )
+    cloudtrail.record(
+        stack,
+        "ModifyDBCluster",
+        "rds.amazonaws.com",
+        who="dave",
+        resources=[("AWS::RDS::DBCluster", cluster)],
+        request={
+            "dBClusterIdentifier": cluster,
+            "serverlessV2ScalingConfiguration": {"minCapacity": 0.5, "maxCapacity": 1.0},
+            "applyImmediately": True,
+        },
+        minutes_ago=35,
+    )
+    writer = stack.extra["db_instances"][0]
+    _pin_writer(stack, writer, [0.8] * 40 + [1.0] * 20, max_acu=1.0)
+
+
+def _pin_writer(stack: Stack, writer: str, capacity: list[float], *, max_acu: float) -> None:
+    """The writer's capacity series, and its utilisation against ``max_acu``."""
+    from ..metrics import replace_metric
+
+    dims = {"DBInstanceIdentifier": writer}
+    replace_metric(stack, "AWS/RDS", "ServerlessDatabaseCapacity", dims, capacity)
+    replace_metric(
+        stack, "AWS/RDS", "ACUUtilization", dims, [v / max_acu * 100 for v in capacity], "Percent"
+    )

@@ -75,3 +75,28 @@ def flow_logs(stack: Stack) -> None:
     f = backend("ec2", stack).flow_logs[stack.extra["flow_log_ids"][0]]
     f.deliver_logs_status = "FAILED"
     f.deliver_logs_error_message = "Access error"
+
+
+@scenario(
+    "route-deleted",
+    "Someone deleted the default route of a private route table (an SSO admin cleaning up): "
+    "that zone's tasks lose the internet and AWS APIs.",
+    area="network",
+)
+def route_deleted(stack: Stack) -> None:
+    from .. import cloudtrail
+
+    table = stack.extra["private_route_tables"][0]
+    stack.client("ec2").delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+    cloudtrail.record(
+        stack,
+        "DeleteRoute",
+        "ec2.amazonaws.com",
+        who="AWSReservedSSO_AdministratorAccess_0a1b2c3d4e5f6789",
+        kind="AssumedRole",
+        session="bob@example.com",
+        resources=[("AWS::EC2::RouteTable", table)],
+        request={"routeTableId": table, "destinationCidrBlock": "0.0.0.0/0"},
+        response={"_return": True},
+        minutes_ago=12,
+    )
