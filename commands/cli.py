@@ -120,8 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(iam.write_recorded(recorder.record_runbook_calls()))
             from .settings import get_settings
 
-            project = args.project or get_settings().project
-            for path in iam.write_policies(args.out, project):
+            settings = get_settings()
+            project = args.project or settings.project
+            states = tuple(
+                filter(
+                    None,
+                    (
+                        settings.for_environment(n).state_location
+                        for n in settings.environment_names()
+                    ),
+                )
+            )
+            for path in iam.write_policies(args.out, project, states):
                 print(path)
             return EXIT_OK
         if args.cmd == "healthcheck":

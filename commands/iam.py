@@ -33,8 +33,10 @@ _SCOPED: dict[str, list[str]] = {
     "iam:ListAttachedRolePolicies": ["arn:aws:iam::*:role/{project}-*"],
     "iam:GetRolePolicy": ["arn:aws:iam::*:role/{project}-*"],
     "iam:GetRole": ["arn:aws:iam::*:role/{project}-*"],
-    "s3:GetObject": ["arn:aws:s3:::*/*.tfstate"],
+    # the Terraform state: the configured objects (``{state}``), else the project's buckets
+    "s3:GetObject": ["arn:aws:s3:::{state}"],
 }
+DEFAULT_STATE = "{project}-*/*.tfstate"
 READ_ONLY = re.compile(r":(Describe|Get|List|Scan|Filter|Query|Lookup)")
 
 
@@ -64,7 +66,11 @@ def fix_actions() -> set[str]:
 
 
 def _statements(
-    actions: set[str], scoped: dict[str, list[str]], project: str, sid: str
+    actions: set[str],
+    scoped: dict[str, list[str]],
+    project: str,
+    sid: str,
+    states: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     statements = []
     anywhere = sorted(a for a in actions if a not in scoped)
@@ -74,7 +80,12 @@ def _statements(
         )
     by_resource: dict[tuple[str, ...], list[str]] = {}
     for action in sorted(a for a in actions if a in scoped):
-        resources = tuple(r.format(project=project) for r in scoped[action])
+        resources = tuple(
+            r.format(project=project, state=state)
+            for r in scoped[action]
+            for state in (states or (DEFAULT_STATE.format(project=project),))
+        )
+        resources = tuple(dict.fromkeys(resources))
         by_resource.setdefault(resources, []).append(action)
     for i, (resources, grouped) in enumerate(sorted(by_resource.items())):
         statements.append(
@@ -88,10 +99,15 @@ def _statements(
     return statements
 
 
-def diagnostics_policy(actions: set[str], project: str) -> dict[str, Any]:
+def diagnostics_policy(
+    actions: set[str], project: str, states: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``states``: the Terraform state objects (``s3://bucket/key``) Omni may read; none known:
+    the project's buckets' ``*.tfstate``."""
+    objects = tuple(sorted({u.removeprefix("s3://") for u in states if u.startswith("s3://")}))
     return {
         "Version": "2012-10-17",
-        "Statement": _statements(actions, _SCOPED, project, "OmniDiagnostics"),
+        "Statement": _statements(actions, _SCOPED, project, "OmniDiagnostics", objects),
     }
 
 
@@ -139,12 +155,14 @@ def write_recorded(actions: set[str], path: Path = RECORDED) -> Path:
     return path
 
 
-def write_policies(directory: str, project: str = "omnirapeutic") -> tuple[str, str]:
+def write_policies(
+    directory: str, project: str = "omnirapeutic", states: tuple[str, ...] = ()
+) -> tuple[str, str]:
     os.makedirs(directory, exist_ok=True)
     diag = os.path.join(directory, "omni-diagnostics-policy.json")
     fixes = os.path.join(directory, "omni-fixes-policy.json")
     with open(diag, "w") as fh:
-        json.dump(diagnostics_policy(recorded_actions(), project), fh, indent=2)
+        json.dump(diagnostics_policy(recorded_actions(), project, states), fh, indent=2)
         fh.write("\n")
     with open(fixes, "w") as fh:
         json.dump(fixes_policy(project), fh, indent=2)

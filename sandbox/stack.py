@@ -143,7 +143,18 @@ def _security_groups(b: Build) -> None:
     ec2, vpc = b.c("ec2"), b.outputs["vpc_id"]
 
     def sg(name: str, desc: str) -> str:
-        gid: str = ec2.create_security_group(GroupName=name, Description=desc, VpcId=vpc)["GroupId"]
+        gid: str = ec2.create_security_group(
+            GroupName=name,
+            Description=desc,
+            VpcId=vpc,
+            # the tag the fixes policy scopes ingress changes by (Terraform's default_tags)
+            TagSpecifications=[
+                {
+                    "ResourceType": "security-group",
+                    "Tags": [{"Key": "Project", "Value": b.names.project}],
+                }
+            ],
+        )["GroupId"]
         return gid
 
     alb_sg = sg(f"{b.base}-alb", "ALB")

@@ -164,6 +164,31 @@ def test_existing_secrets_are_referenced_not_created() -> None:
     assert env["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "omni-slack"
 
 
+def test_redis_credentials_plan_key_and_egress_are_locked_down() -> None:
+    """Issue 18 (3): Redis's password and TLS come from a secret, the plan key too, and the
+    pods reach only DNS, Redis and HTTPS (the worker also PostgreSQL, for the SQL checks)."""
+    url = "rediss://:s3cret@omni-redis.abc.cache.amazonaws.com:6380/0"
+    docs = _render(
+        {**DEFAULTS, "redis": {"url": url}, "slack": {**DEFAULTS["slack"], "planKey": "k" * 32}}
+    )
+    secrets = {d["metadata"]["name"]: d for d in _by_kind(docs, "Secret")}
+    assert secrets["omni-redis"]["stringData"]["REDIS_URL"] == url
+    assert secrets["omni-slack"]["stringData"]["OMNI_PLAN_KEY"] == "k" * 32
+    for deployment in _by_kind(docs, "Deployment"):
+        text = yaml.safe_dump(deployment)
+        assert "s3cret" not in text and "k" * 32 not in text  # only references to the secrets
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "omni-redis"
+        assert env["OMNI_PLAN_KEY"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    policies = {d["metadata"]["name"]: d for d in _by_kind(docs, "NetworkPolicy")}
+    allowed = {
+        name: {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+        for name, policy in policies.items()
+    }
+    assert allowed == {"omni-bot": {53, 6379, 443}, "omni-worker": {53, 6379, 443, 5432}}
+    assert all(set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"} for p in policies.values())
+
+
 def test_schema_rejects_bad_values() -> None:
     import helm_python as helm
 

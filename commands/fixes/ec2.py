@@ -10,6 +10,15 @@ from ..errors import AwsCallError
 from ..models import Risk
 from ._registry import Call, FixContext, FixRefused, FixResult, Params, fix
 
+# Ingress changes only on the project's security groups: those tagged Project=<project> (the
+# guide's Terraform sets it with default_tags); any other group is refused by IAM itself.
+_PROJECT_INGRESS = Call(
+    "ec2:AuthorizeSecurityGroupIngress",
+    ("arn:aws:ec2:*:*:security-group/*",),
+    {"StringEquals": {"aws:ResourceTag/Project": "{project}"}},
+    note="only on the project's security groups: tag Project",
+)
+
 
 class AllowEcsToAurora(Params):
     GroupId: str
@@ -64,7 +73,7 @@ def allow_from_group(
     "ec2.allow_ecs_to_aurora",
     title="Allow the ECS tasks to reach Aurora",
     risk=Risk.HIGH,
-    calls=[Call("ec2:AuthorizeSecurityGroupIngress")],
+    calls=[_PROJECT_INGRESS],
     reads=("ec2:DescribeSecurityGroups",),
     target="GroupId",
     terraform="Restore `aws_security_group_rule.aurora_from_ecs` (ingress 5432 from the ECS "
@@ -84,7 +93,7 @@ class AllowAlbToEcs(Params):
     "ec2.allow_alb_to_ecs",
     title="Let the load balancer reach the tasks",
     risk=Risk.HIGH,
-    calls=[Call("ec2:AuthorizeSecurityGroupIngress")],
+    calls=[_PROJECT_INGRESS],
     reads=("ec2:DescribeSecurityGroups",),
     target="GroupId",
     terraform="Restore the ingress rule from the ALB security group on the container port "
@@ -187,7 +196,7 @@ class RestoreIngress(Params):
     "ec2.restore_ingress",
     title="Restore the revoked ingress rules",
     risk=Risk.HIGH,
-    calls=[Call("ec2:AuthorizeSecurityGroupIngress")],
+    calls=[_PROJECT_INGRESS],
     reads=("ec2:DescribeSecurityGroups",),
     target="GroupId",
     terraform="The rule was removed outside Terraform or in a change that must be reverted: keep "

@@ -59,6 +59,9 @@ app.kubernetes.io/component: {{ .component }}
 - name: SLACK_BOT_TOKEN
   valueFrom:
     secretKeyRef: {name: {{ include "omni.slackSecret" . }}, key: SLACK_BOT_TOKEN}
+- name: OMNI_PLAN_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ include "omni.slackSecret" . }}, key: OMNI_PLAN_KEY, optional: true}
 - name: PROMETHEUS_MULTIPROC_DIR
   value: /tmp/metrics
 {{- with .Values.extraEnv }}
