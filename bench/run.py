@@ -449,6 +449,7 @@ def bench_ack(requests_n: int, concurrencies: tuple[int, ...]) -> tuple[list[dic
             SLACK_BOT_TOKEN="xoxb-bench",
             SLACK_SIGNING_SECRET=secret,
             OMNI_POST_INTERVAL_MS="0",
+            OMNI_COMMAND_RATE_PER_MIN="0",  # the ack's pace is measured, not the per-user limit
             OMNI_LOG_FORMAT="text",
         )
         port = _free_port()

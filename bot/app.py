@@ -16,6 +16,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.middleware.authorization.single_team_authorization import SingleTeamAuthorization
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -24,18 +25,21 @@ from commands.errors import UnknownEnvironment
 from commands.models import Risk
 from commands.settings import Settings
 from commands.sources.slack import SlackSource, is_alarm_source
+from commands.text import escape, mention
 
 from . import keys, metrics, render, timeline
 from .audit import Audit
 from .jobs import DiagnoseJob
 from .parse import areas, parse
-from .plans import PlanStore, plan_key
+from .plans import PlanStore, signing_key
 from .queue import Enqueuer, QueueUnavailable, connect
+from .ratelimit import RateLimiter
 from .roles import Roles
-from .slack_client import make_web_client
+from .slack_client import TokenCheck, make_web_client
 from .triage import Triage
 
 logger = logging.getLogger(__name__)
+audit_log = logging.getLogger("omni.audit")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Deps:
     plans: PlanStore
     roles: Roles
     audit: Audit
+    rate: RateLimiter
 
 
 def create_app(
@@ -53,7 +58,7 @@ def create_app(
     *,
     client: WebClient | None = None,
     enqueuer: Enqueuer | None = None,
-    token_verification: bool = True,
+    check_token: bool = True,
 ) -> App:
     settings.require_slack()
     assert settings.slack_signing_secret is not None
@@ -62,21 +67,23 @@ def create_app(
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        token_verification_enabled=token_verification,
+        # no auth.test at start: Omni serves (and queues alarms) while Slack's API is down;
+        # TokenCheck checks the token in the background and hands Bolt the answer
+        token_verification_enabled=False,
         # Ack functions only parse, so they run inline; the work is in lazy listeners, which Bolt
         # starts on its executor after the ack.  (With False, Bolt polls for the ack every 10 ms.)
         process_before_response=True,
         raise_error_for_unhandled_request=False,
         name="omni",
     )
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     deps = Deps(
         settings=settings,
         enqueuer=enqueuer,
         triage=Triage(settings, enqueuer.redis, enqueuer, client),
-        plans=PlanStore(enqueuer.redis, plan_key(token), settings.plan_ttl_s),
+        plans=PlanStore(enqueuer.redis, signing_key(settings) or b"", settings.plan_ttl_s),
         roles=Roles(settings.role_bindings, client, enqueuer.redis),
-        audit=Audit(enqueuer.redis, client, settings.audit_channel),
+        audit=Audit(enqueuer.redis, client, settings.audit_channel, settings.audit_retention_days),
+        rate=RateLimiter(enqueuer.redis, settings.command_rate_per_min, settings.command_burst),
     )
     register_error_handler(app)
     register_commands(app, deps)
@@ -84,7 +91,16 @@ def create_app(
     register_fix_buttons(app, deps)
     register_timeline_button(app, deps)
     app.deps = deps  # type: ignore[attr-defined]
+    if check_token:
+        app.token_check = TokenCheck(client, lambda result: _authorized(app, result)).start()  # type: ignore[attr-defined]
     return app
+
+
+def _authorized(app: App, result: Any) -> None:
+    """Give Bolt's single-workspace authorization the ``auth.test`` answer TokenCheck got."""
+    for middleware in app._middleware_list:
+        if isinstance(middleware, SingleTeamAuthorization):
+            middleware.auth_test_result = result
 
 
 def register_error_handler(app: App) -> None:
@@ -112,12 +128,21 @@ def register_commands(app: App, deps: Deps) -> None:
 
     def _answer(command: dict[str, Any]) -> dict[str, Any]:
         cmd = parse(command.get("text"))
+        user = command.get("user_id", "")
+        if cmd.kind in ("audit", "diagnose") and (wait := deps.rate.take(user)):
+            metrics.REJECTED.labels("slack", "rate_limited").inc()
+            audit_log.warning("rate limited user=%s command=%s", user, cmd.kind)
+            return {
+                "response_type": "ephemeral",
+                "text": f":hourglass: Easy: you sent more than {deps.settings.command_burst} "
+                f"commands in a short while. Try again in {max(1, round(wait))} s.",
+            }
         if cmd.kind == "audit":
             return {"response_type": "ephemeral", "text": _audit_listing()}
         if cmd.kind != "diagnose" or cmd.area is None:
             text, blocks = render.help_blocks(cmd.problem, areas())
             return {"text": text, "blocks": blocks, "response_type": "ephemeral"}
-        channel, user = command.get("channel_id", ""), command.get("user_id", "")
+        channel = command.get("channel_id", "")
         try:
             environment = environments.choose(deps.settings, cmd.environment, channel)
         except UnknownEnvironment as exc:
@@ -157,7 +182,8 @@ def register_commands(app: App, deps: Deps) -> None:
         except RedisError:
             return ":x: Omni's store (Redis) is unreachable right now; try `/omni audit` again."
         lines = [
-            f"`{r['at']}` {r['event']} by <@{r['user']}>: `{r['fix']}` → {r['outcome']}"
+            f"`{r['at']}` {escape(r['event'])} by {mention(r['user'])}: `{escape(r['fix'])}` → "
+            f"{escape(r['outcome'])}"
             for r in rows
         ]
         return "\n".join(lines) or "No audit record in the last 24 hours."
@@ -261,6 +287,23 @@ def register_fix_buttons(app: App, deps: Deps) -> None:
                 ":no_entry: This button does not match any plan Omni proposed; nothing was done.",
             )
             return
+        if not plan.posted_in(channel, container.get("message_ts"), container.get("thread_ts")):
+            deps.audit.record(
+                "refused",
+                user=user,
+                plan=plan,
+                outcome=f"click from another message (channel {channel or '-'}, "
+                f"message {container.get('message_ts') or '-'})",
+            )
+            metrics.FIXES.labels(plan.fix_id, "refused_invalid").inc()
+            tell(
+                client,
+                channel,
+                user,
+                ":no_entry: This button was not posted here: a fix is approved only on the "
+                "message Omni proposed it in. Nothing was done.",
+            )
+            return
         if plan.expired and plan.state in ("proposed", "awaiting_second"):
             deps.plans.transition(plan.id, {"proposed", "awaiting_second"}, "expired")
             deps.audit.record("refused", user=user, plan=plan, outcome="expired")
@@ -324,7 +367,8 @@ def register_fix_buttons(app: App, deps: Deps) -> None:
             client.chat_postMessage(
                 channel=plan.channel,
                 thread_ts=plan.thread_ts,
-                text=f":raised_hand: <@{user}> approved `{plan.fix_id}` on {plan.target}. High risk: a *second, different* person must press the button too.",
+                text=f":raised_hand: <@{user}> approved `{plan.fix_id}` on {escape(plan.target)}. "
+                "High risk: a *second, different* person must press the button too.",
             )
             return
         if plan.state == "awaiting_second":
@@ -384,7 +428,7 @@ def register_fix_buttons(app: App, deps: Deps) -> None:
         client.chat_postMessage(
             channel=plan.channel,
             thread_ts=plan.thread_ts,
-            text=f":gear: <@{user}> approved `{plan.fix_id}` on {plan.target} in *{plan.environment}*: running it now.",
+            text=f":gear: <@{user}> approved `{plan.fix_id}` on {escape(plan.target)} in *{escape(plan.environment)}*: running it now.",
         )
 
     def _replace_button(

@@ -1,7 +1,11 @@
-"""The audit trail: a Redis stream that never expires, mirrored to ``OMNI_AUDIT_CHANNEL``.
+"""The audit trail: a Redis stream kept ``OMNI_AUDIT_RETENTION_DAYS``, mirrored to
+``OMNI_AUDIT_CHANNEL``.
 
 Every proposal, click, refusal, approval, execution and verification is one record: time,
 Slack user, plan, fix id, parameters hash, outcome.  ``omni audit`` and ``/omni audit`` list it.
+Each write trims the stream by age (``XADD … MINID``, exact: a few records a day age out, so the
+trim is cheap): records older than the retention go, never a newer one, so a listing inside the
+retention stays exact.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 from redis import Redis
 from slack_sdk import WebClient
 
+from commands.text import escape, mention
+
 from . import keys
 
 logger = logging.getLogger(__name__)
@@ -25,11 +31,16 @@ STREAM = keys.AUDIT
 
 class Audit:
     def __init__(
-        self, redis: Redis, client: WebClient | None = None, channel: str | None = None
+        self,
+        redis: Redis,
+        client: WebClient | None = None,
+        channel: str | None = None,
+        retention_days: int = 365,
     ) -> None:
         self.redis = redis
         self.client = client
         self.channel = channel
+        self.retention_s = retention_days * 86400
 
     def record(
         self, event: str, *, user: str | None, plan: Any = None, outcome: str, **extra: Any
@@ -45,7 +56,8 @@ class Audit:
             "detail": json.dumps(extra, default=str) if extra else "",
         }
         try:
-            self.redis.xadd(STREAM, entry)  # type: ignore[arg-type]
+            oldest = int((time.time() - self.retention_s) * 1000)
+            self.redis.xadd(STREAM, entry, minid=f"{oldest}-0", approximate=False)  # type: ignore[arg-type]
         except Exception:
             logger.exception("audit record lost: %s", entry)
         logger.info(
@@ -61,7 +73,8 @@ class Audit:
             try:
                 self.client.chat_postMessage(
                     channel=self.channel,
-                    text=f":scroll: {entry['at']} *{event}* by <@{entry['user']}>: `{entry['fix']}` plan `{entry['plan']}` → {outcome}",
+                    text=f":scroll: {entry['at']} *{event}* by {mention(entry['user'])}: "
+                    f"`{escape(entry['fix'])}` plan `{escape(entry['plan'])}` → {escape(outcome)}",
                 )
             except Exception as exc:
                 logger.warning("audit mirror failed: %s", exc)

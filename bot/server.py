@@ -80,7 +80,7 @@ def create_web_app(
         signature = request.headers.get("X-Slack-Signature", "")
         try:
             valid = bool(timestamp and signature) and verifier.is_valid(body, timestamp, signature)
-        except ValueError:  # a timestamp that is not a number
+        except (ValueError, TypeError):  # a timestamp not a number, a signature not ASCII
             valid = False
         if not valid:
             return _reject("slack", "signature", 401, "signature or timestamp invalid")
@@ -145,9 +145,13 @@ def create_web_app(
 
     @web.get("/readyz")
     def readyz() -> tuple[dict[str, Any], int]:
+        """Ready when Redis answers: alarms and commands are queued even while Slack's API is
+        away (``slack`` says how the token check stands)."""
+        check = getattr(bolt, "token_check", None)
+        slack = check.state if check is not None else "unchecked"
         if deps.enqueuer.ping():
-            return {"status": "ready", "redis": "ok"}, 200
-        return {"status": "not ready", "redis": "unreachable"}, 503
+            return {"status": "ready", "redis": "ok", "slack": slack}, 200
+        return {"status": "not ready", "redis": "unreachable", "slack": slack}, 503
 
     return web
 
@@ -254,6 +258,11 @@ def main(args: argparse.Namespace) -> int:
     settings = get_settings()
     logs.configure(settings, fmt=settings.log_format)
     settings.require_slack()
+    if not settings.sns_topics:
+        logger.warning(
+            "OMNI_SNS_TOPICS is empty: /sns refuses every SNS message until the topics whose "
+            "alarms Omni may receive are listed"
+        )
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -21,6 +21,8 @@ from typing import Any
 
 from redis import Redis
 
+from commands.text import escape
+
 from . import keys
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def entry(event: str, text: str, *, user: str | None = None, **data: Any) -> dic
         "event": event,
         "user": user or OMNI,
         "text": text,
-        "data": json.dumps(data, default=str) if data else "",
+        "data": json.dumps(data, default=str, ensure_ascii=False) if data else "",
     }
 
 
@@ -93,7 +95,9 @@ def read(redis: Redis, channel: str, thread_ts: str) -> list[dict[str, Any]]:
 
 
 def _who(user: str) -> str:
-    return f"<@{user}>" if user[:1] in {"U", "W"} and user[1:].isalnum() else user
+    if user[:1] in {"U", "W"} and user[1:].isalnum():
+        return f"<@{user}>"
+    return escape(user).replace("|", "\\|")
 
 
 def markdown(entries: list[dict[str, Any]], channel: str, thread_ts: str) -> str:
@@ -108,7 +112,8 @@ def markdown(entries: list[dict[str, Any]], channel: str, thread_ts: str) -> str
         "|---|---|---|",
     ]
     for e in entries:
-        text = str(e["text"]).replace("|", "\\|").replace("\n", " ")
+        # entries hold the text as it was (alarm names, log lines): made inert here, once
+        text = escape(e["text"]).replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {e['time']} | {_who(str(e['user']))} | {text} |")
     if not entries:
         lines.append("| | | Omni recorded nothing in this thread. |")

@@ -32,6 +32,7 @@ from commands.alarm import Alarm
 from commands.environments import AlarmEnvironment
 from commands.routing import route
 from commands.settings import Settings
+from commands.text import escape
 
 from . import keys, render, timeline
 from .jobs import TriageJob
@@ -225,7 +226,7 @@ class Triage:
         self._post(
             thread["channel"],
             thread["ts"],
-            f":white_check_mark: *{alarm.name or 'The alarm'}* recovered ({alarm.state}) at {when}.",
+            f":white_check_mark: *{escape(alarm.name or 'The alarm')}* recovered ({escape(alarm.state)}) at {escape(when)}.",
         )
         timeline.record(
             self.redis,
@@ -237,8 +238,8 @@ class Triage:
         )
         if thread.get("reply_ts"):
             edited = (
-                f":white_check_mark: *{alarm.name}* recovered ({alarm.state}); "
-                f"triaged: {thread.get('runbooks')}"
+                f":white_check_mark: *{escape(alarm.name)}* recovered ({escape(alarm.state)}); "
+                f"triaged: {escape(thread.get('runbooks'))}"
             )
             try:
                 self.client.chat_update(
@@ -261,7 +262,7 @@ class Triage:
             self._post(
                 channel,
                 ts or None,
-                f":grey_question: *{alarm.name or alarm.identity}* comes from {reason}, so I did not "
+                f":grey_question: *{escape(alarm.name or alarm.identity)}* comes from {escape(reason)}, so I did not "
                 "triage it: diagnosing another account's alarm against one of mine would mislead. "
                 "Add that account to an environment in Omni's config (`environments`).",
             )
@@ -324,7 +325,7 @@ def _poster(alarm: Alarm) -> str:
 
 
 def _first_reply(alarm: Alarm, runbooks: list[str], claimed: list[str]) -> str:
-    text = f":mag: Triaging *{alarm.name}* ({alarm.state}): {', '.join(runbooks)}"
+    text = f":mag: Triaging *{escape(alarm.name)}* ({escape(alarm.state)}): {', '.join(runbooks)}"
     skipped = [rb for rb in runbooks if rb not in claimed]
     if skipped:
         text += f" ({', '.join(skipped)} already running for another alarm in the last minutes)"
@@ -332,11 +333,11 @@ def _first_reply(alarm: Alarm, runbooks: list[str], claimed: list[str]) -> str:
 
 
 def _unrouted_text(alarm: Alarm) -> str:
-    read = ", ".join(f"{k}={v}" for k, v in alarm.explain().items() if v)
+    read = ", ".join(f"{k}={escape(v)}" for k, v in alarm.explain().items() if v)
     return (
         f":grey_question: I read this alarm as {read or 'nothing useful'}, but no routing rule matches it, so I did not triage it. "
         'Add a rule, e.g. `OMNI_ALARM_ROUTES=\'[{"name": "'
-        + (alarm.name or "my-alarm")
+        + escape(alarm.name or "my-alarm").replace("`", "'")
         + '", "runbooks": ["db"]}]\'`, '
         "or check what Omni reads with `omni alarm explain FILE`."
     )

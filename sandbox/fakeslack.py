@@ -58,6 +58,7 @@ class FakeSlack:
         self._files = itertools.count(1)
         self.uploads: dict[str, dict[str, Any]] = {}  # file id → what getUploadURLExternal said
         self.files: list[dict[str, Any]] = []  # files shared by completeUploadExternal
+        self.block_text_limit = 12_000  # Slack refuses about this much block text a message
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,6 +185,14 @@ class FakeSlack:
                     "bot_id": BOT_ID,
                 },
             )
+        if method in ("chat.postMessage", "chat.update") and body.get("blocks"):
+            blocks = body["blocks"]
+            if isinstance(blocks, str):
+                blocks = json.loads(blocks)
+            if len(blocks) > 50:
+                return 200, {}, {"ok": False, "error": "invalid_blocks"}
+            if _block_text(blocks) > self.block_text_limit:  # HTTP 200, ok: false, as Slack
+                return 200, {}, {"ok": False, "error": "msg_blocks_too_long"}
         if method == "chat.postMessage":
             channel = body.get("channel")
             if not channel:
@@ -327,3 +336,15 @@ class FakeSlack:
                 if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)
             ]
         return sorted(msgs, key=lambda m: (m["ts"] != ts, m["ts"]))
+
+
+def _block_text(value: Any) -> int:
+    """The characters of text across a message's blocks (what ``msg_blocks_too_long`` counts)."""
+    if isinstance(value, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else _block_text(v)
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return sum(_block_text(v) for v in value)
+    return 0

@@ -387,9 +387,16 @@ def test_expired_plan_button_is_replaced_by_a_note(
     from bot.render import fix_button
     from commands.analysis import Offer
 
-    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
     client = make_web_client(settings)
     root = client.chat_postMessage(channel="C1", text="root")["ts"]
+    plan = store.propose(  # proposed in the thread its button is posted in
+        propose("rds.start_cluster", DBClusterIdentifier="c1"),
+        check="db.cluster_status",
+        finding="f",
+        channel="C1",
+        thread_ts=root,
+        environment="production",
+    )
     offer = Offer(
         remediation=propose("rds.start_cluster", DBClusterIdentifier="c1"),
         check="db.cluster_status",

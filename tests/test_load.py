@@ -44,6 +44,7 @@ def test_mixed_load_no_5xx_no_lost_job_one_fix(
         SECRET,
         OMNI_ROLE_BINDINGS=json.dumps({"operator": ["U0OP1", "U0OP2"]}),
         OMNI_POST_INTERVAL_MS="0",  # pacing has its own tests; here it would only add time
+        OMNI_COMMAND_RATE_PER_MIN="0",  # the per-user limit has its own test
         OMNI_GRAPHS="false",
     )
     worker_env = clean_env(**slack, **aws_env(served_stack))

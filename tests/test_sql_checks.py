@@ -114,3 +114,31 @@ def test_sql_checks_skipped_without_the_secret(settings: Settings, stack: Stack)
     for check in ("db.slow_queries", "db.top_statements"):
         finding = _finding(report, check)
         assert finding.status is Status.SKIPPED and "OMNI_DB_DIAG_SECRET" in finding.detail
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://omni:{PASSWORD}@db.internal:notaport/omni",
+        f"postgresql://omni:{PASSWORD}@[db.internal/omni",
+        f"host=db.internal password={PASSWORD} port=",
+    ],
+)
+def test_a_malformed_url_never_shows_its_password(
+    settings: Settings, stack: Stack, dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18 (8): psycopg's parse error quotes the DSN, password and all; no finding and
+    no log line of Omni's (at its INFO level) carries it."""
+    boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+        Name=DIAG_SECRET, SecretString=dsn
+    )
+    s = settings.model_copy(update={"db_diag_secret": DIAG_SECRET})
+    ctx = make_context(
+        s, ClientPool(boto3.session.Session(), max_attempts=2), outputs=stack.outputs
+    )
+    with caplog.at_level("INFO"):
+        report = run_runbook("db", ctx)
+    finding = _finding(report, "db.slow_queries")
+    assert finding.status is Status.ERROR and finding.detail
+    assert PASSWORD not in report.model_dump_json()
+    assert PASSWORD not in caplog.text

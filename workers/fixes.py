@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import keys, metrics, render
 from bot.jobs import RUN_FOLLOW_UP, RUN_VERIFY, FixJob
-from bot.plans import params_hash
+from bot.plans import Plan, PlanStore, params_hash
 from commands import logs
 from commands.errors import AwsCallError
 from commands.fixes import FixContext, FixRefused, FollowUp, catalogue
@@ -18,6 +18,7 @@ from commands.fixes import run_fix as execute
 from commands.models import Status
 from commands.registry import all_checks
 from commands.runner import make_context, run_check
+from commands.text import escape
 
 from .runtime import Runtime, get_runtime
 
@@ -31,10 +32,36 @@ def run_fix(job: dict[str, Any]) -> dict[str, Any]:
         return _run_fix(fix.plan_id, fix.approver)
 
 
+def _unsound(plans: PlanStore, plan: Plan | None, approver: str) -> str | None:
+    """Why a stored plan must not run though its job names it, or None: its seal (what Omni
+    wrote), and its approvals (enough distinct people, the job's approver among them)."""
+    if plan is None:
+        return None
+    if not plans.sealed(plan):
+        return "the plan in Redis does not carry Omni's seal (written or changed outside Omni)"
+    if plan.state == "approved" and (
+        len(set(plan.approvals)) < plan.approvals_needed or approver not in plan.approvals
+    ):
+        return f"the plan has {len(set(plan.approvals))} of {plan.approvals_needed} approvals"
+    return None
+
+
 def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     rt = get_runtime()
     assert rt.plans is not None and rt.audit is not None and rt.redis is not None
     plans, audit = rt.plans, rt.audit
+    stored = plans.get(plan_id)
+    refusal = _unsound(plans, stored, approver)
+    if stored is not None and refusal:  # written or changed in Redis by someone without the key
+        audit.record("refused", user=approver, plan=stored, outcome=refusal)
+        metrics.FIXES.labels(stored.fix_id, "refused_invalid").inc()
+        logger.warning("fix %s refused: %s", plan_id, refusal)
+        rt.slack.chat_postMessage(
+            channel=stored.channel,
+            thread_ts=stored.thread_ts,
+            text=f":no_entry: `{escape(stored.fix_id)}` not run: {refusal}.",
+        )
+        return {"ran": False, "refused": refusal}
     plan = plans.transition(plan_id, {"approved"}, "running")
     if plan is None:  # a duplicate job, or the plan moved on: exactly once
         current = plans.get(plan_id)
@@ -66,7 +93,7 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
         )
         metrics.FIXES.labels(plan.fix_id, "circuit_breaker").inc()
         post(
-            f":octagonal_sign: `{plan.fix_id}` not run: {rt.settings.fix_limit_per_hour} fixes already ran on {plan.target} this hour "
+            f":octagonal_sign: `{plan.fix_id}` not run: {rt.settings.fix_limit_per_hour} fixes already ran on {escape(plan.target)} this hour "
             "(OMNI_FIX_LIMIT_PER_HOUR)."
         )
         return {"ran": False}
@@ -78,7 +105,7 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
         plans.transition(plan_id, {"running"}, "failed", outcome=str(exc))
         audit.record("executed", user=approver, plan=plan, outcome=f"failed: {exc}")
         metrics.FIXES.labels(plan.fix_id, "failed").inc()
-        post(f":x: `{plan.fix_id}` on {plan.target} failed: {exc}")
+        post(f":x: `{plan.fix_id}` on {escape(plan.target)} failed: {escape(exc)}")
         return {"ran": True, "ok": False, "error": str(exc)}
     audit.record(
         "executed",
@@ -94,7 +121,7 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     )
     if result.follow_up is not None:
         _schedule_follow_up(rt, plan.id, plan.environment, result.follow_up)
-        post(f":alarm_clock: {result.follow_up.note}")
+        post(f":alarm_clock: {escape(result.follow_up.note)}")
     verdict, ok = _verify(rt, plan.check, plan.environment)
     plans.transition(plan_id, {"running"}, "succeeded", outcome=verdict)
     audit.record("verified", user=approver, plan=plan, outcome=verdict)
@@ -127,7 +154,7 @@ def _verify(rt: Runtime, check_id: str, environment: str) -> tuple[str, bool]:
     with ThreadPoolExecutor(max_workers=8) as inner:
         ctx._inner = inner
         finding = run_check(spec, ctx)
-    text = f"`{check_id}` is now *{finding.status.value}*: {finding.title}"
+    text = f"`{check_id}` is now *{finding.status.value}*: {escape(finding.title)}"
     return text, finding.status in (Status.OK, Status.SKIPPED)
 
 
@@ -207,7 +234,7 @@ def run_follow_up(
         rt.slack.chat_postMessage(
             channel=plan.channel,
             thread_ts=plan.thread_ts,
-            text=f":bell: Scheduled follow-up of `{plan.fix_id}`: {result.summary}.",
+            text=f":bell: Scheduled follow-up of `{plan.fix_id}`: {escape(result.summary)}.",
         )
     return {"after": result.after}
 
@@ -237,7 +264,7 @@ def on_fix_failure(
             rt.slack.chat_postMessage(
                 channel=plan.channel,
                 thread_ts=plan.thread_ts,
-                text=f":x: `{plan.fix_id}` did not complete: {reason}. Check AWS before retrying.",
+                text=f":x: `{plan.fix_id}` did not complete: {escape(reason)}. Check AWS before retrying.",
             )
         except Exception:
             logger.exception("could not tell the thread about fix %s", plan_id)

@@ -285,6 +285,7 @@ def deliver(
                 reports=run.reports,
                 analysis=run.analysis,
                 make_plan=plan_maker(channel, thread_ts, header.environment),
+                bind=rt.plans.record_messages if rt.plans is not None else None,
             )
             return True
     except Exception as exc:
@@ -345,6 +346,7 @@ def redeliver(
         reports=parsed,
         analysis=analyse(parsed),
         make_plan=plan_maker(channel, thread_ts, head.environment),
+        bind=rt.plans.record_messages if rt.plans is not None else None,
     )
     logger.info("re-delivered %d report(s) to %s/%s", len(parsed), channel, thread_ts)
     return len(parsed)

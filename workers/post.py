@@ -62,9 +62,11 @@ def publish(
     reports: list[Report],
     analysis: Analysis,
     make_plan: PlanMaker | None,
+    bind: Callable[[dict[str, list[str]]], None] | None = None,
 ) -> dict[str, Any]:
     """Post one run: plans, then the verdict (``verdict_ts`` edited, or posted in the thread when
-    None), then the details.  Returns what was posted, for the job's result."""
+    None), then the details; then ``bind`` each plan to the messages holding its button (a
+    click elsewhere is refused).  Returns what was posted, for the job's result."""
     refs: dict[tuple[str, str], tuple[Offer, str]] = {}
     if make_plan is not None:
         for offer in analysis.offers:
@@ -76,14 +78,13 @@ def publish(
     root = analysis.root.check if analysis.root else None
     verdict_buttons = [v for v in refs.values() if v[0].check == root][:3]
     text, blocks = render.verdict_message(header, analysis, reports, verdict_buttons)
+    where: dict[str, list[str]] = {}  # plan id → the messages holding its button
     if verdict_ts:
-        slack.chat_update(channel=channel, ts=verdict_ts, text=text, blocks=blocks)
+        _buttons_at(where, verdict_ts, update(slack, channel, verdict_ts, text, blocks))
     else:
-        verdict_ts = str(
-            slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)[
-                "ts"
-            ]
-        )
+        for ts, part in send(slack, channel, thread_ts, text, blocks):
+            verdict_ts = verdict_ts or ts
+            _buttons_at(where, ts, part)
 
     def button_of(r: Remediation) -> tuple[Offer, str] | None:
         return refs.get((r.id, r.target or r.id))
@@ -97,17 +98,109 @@ def publish(
         shown = len(asked) == 1 and report is asked[0]
         if shown or report.worst in (Status.FAIL, Status.ERROR, Status.WARN):
             for msg_text, msg_blocks in render.report_messages(report, analysis, button_of):
-                slack.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, text=msg_text, blocks=msg_blocks
-                )
-                posted += 1
+                for ts, part in send(slack, channel, thread_ts, msg_text, msg_blocks):
+                    _buttons_at(where, ts, part)
+                    posted += 1
         else:
             quiet.append(report)
     line = render.quiet_line(quiet)
     if line is not None:
-        slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=line[0], blocks=line[1])
-        posted += 1
+        posted += len(send(slack, channel, thread_ts, line[0], line[1]))
+    if bind is not None and where:
+        bind(where)
     return {"verdict_ts": verdict_ts, "messages": posted, "plans": len(refs)}
+
+
+# Slack's refusals of a message for its size (HTTP 200, ok: false): send smaller, never drop
+TOO_LONG = frozenset({"msg_blocks_too_long", "invalid_blocks", "msg_too_long"})
+Part = tuple[str, list[dict[str, Any]]]  # (ts, the blocks posted in it)
+
+
+def _too_long(exc: SlackApiError) -> bool:
+    return str(exc.response.get("error", "")) in TOO_LONG
+
+
+def send(
+    slack: WebClient, channel: str, thread_ts: str, text: str, blocks: list[dict[str, Any]]
+) -> list[Part]:
+    """Post one message in the thread; when Slack refuses it as too long, post it in halves
+    (recursively), a lone block cut down, and at worst as plain text: what was to be said is
+    said.  The ts and blocks of each message posted."""
+    try:
+        sent = slack.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, blocks=blocks
+        )
+        return [(str(sent.get("ts", "")), blocks)]
+    except SlackApiError as exc:
+        if not _too_long(exc):
+            raise
+        logger.warning(
+            "Slack refused a message of %d block(s) (%s): sending it smaller",
+            len(blocks),
+            exc.response.get("error"),
+        )
+    if len(blocks) > 1:
+        half = len(blocks) // 2
+        return send(slack, channel, thread_ts, text, blocks[:half]) + send(
+            slack, channel, thread_ts, f"{text} (continued)", blocks[half:]
+        )
+    shorter = _shrink(blocks[0]) if blocks else None
+    if shorter is not None:
+        return send(slack, channel, thread_ts, text, [shorter])
+    sent = slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text[:3000])
+    return [(str(sent.get("ts", "")), [])]
+
+
+def update(
+    slack: WebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Edit a message; refused as too long, edit it with its texts cut down (buttons kept), at
+    worst to plain text.  The blocks it now holds."""
+    while True:
+        try:
+            slack.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            return blocks
+        except SlackApiError as exc:
+            if not _too_long(exc):
+                raise
+            shrunk = [_shrink(b) or b for b in blocks]
+            if not blocks or shrunk == blocks:
+                slack.chat_update(channel=channel, ts=ts, text=text[:3000], blocks=[])
+                return []
+            logger.warning("Slack refused an edit as too long: cutting its texts down")
+            blocks = shrunk
+
+
+def _shrink(block: dict[str, Any]) -> dict[str, Any] | None:
+    """The block with its long texts cut to half (None: nothing left to cut)."""
+    changed = False
+
+    def cut(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if k == "text" and isinstance(v, str) and len(v) > 300:
+                    out[k] = render.truncate(v, len(v) // 2)
+                    changed = True
+                else:
+                    out[k] = cut(v)
+            return out
+        if isinstance(value, list):
+            return [cut(v) for v in value]
+        return value
+
+    result = cut(block)
+    return result if changed else None
+
+
+def _buttons_at(where: dict[str, list[str]], ts: str, blocks: list[dict[str, Any]]) -> None:
+    """Note the plans whose fix buttons are in a message posted at ``ts``."""
+    for block in blocks:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            value = str(element.get("value", ""))
+            if ts and str(element.get("action_id", "")).startswith("remediate:") and "." in value:
+                where.setdefault(value.partition(".")[0], []).append(ts)
 
 
 def tell_thread(

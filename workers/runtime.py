@@ -17,7 +17,7 @@ from redis import Redis
 from slack_sdk import WebClient
 
 from bot.audit import Audit
-from bot.plans import PlanStore, plan_key
+from bot.plans import PlanStore, signing_key
 from bot.slack_client import make_web_client
 from commands.aws import ClientPool
 from commands.credentials import Sessions
@@ -122,9 +122,16 @@ class Runtime:
     def with_redis(
         cls, settings: Settings, pool: ClientPool, slack: WebClient, redis: Redis
     ) -> Runtime:
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-        plans = PlanStore(redis, plan_key(token), settings.plan_ttl_s) if token else None
-        return cls(settings, pool, slack, redis, plans, Audit(redis, slack, settings.audit_channel))
+        key = signing_key(settings)
+        plans = PlanStore(redis, key, settings.plan_ttl_s) if key else None
+        return cls(
+            settings,
+            pool,
+            slack,
+            redis,
+            plans,
+            Audit(redis, slack, settings.audit_channel, settings.audit_retention_days),
+        )
 
 
 _runtime: Runtime | None = None

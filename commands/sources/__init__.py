@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from ..alarm import Alarm
 from ..errors import OmniError
+from ..text import escape
 
 
 class Rejected(OmniError):
@@ -63,7 +64,7 @@ class AlarmSource:
         return None
 
     def headline(self, alarm: Alarm, doc: Mapping[str, Any]) -> str:
-        return f":rotating_light: *{alarm.state}*: {alarm.name}"
+        return f":rotating_light: *{escape(alarm.state)}*: {escape(alarm.name)}"
 
 
 _SOURCES: dict[str, type[AlarmSource]] = {}
