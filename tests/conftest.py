@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 
 from commands.aws import ClientPool
+from commands.changes import forget as forget_changes
 from commands.names import Names
 from commands.settings import Settings, get_settings
 from sandbox import Stack, seed
@@ -30,6 +31,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     get_settings.cache_clear()
+    forget_changes()  # each test's AWS is a new world: no CloudTrail read carried over
     yield
     get_settings.cache_clear()
 

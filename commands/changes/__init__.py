@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ._kinds import KINDS, Kind, brief, kind_of
 from ._model import Change, Reading
-from ._read import lookup_older, recent
+from ._read import forget, lookup_older, recent
 from ._tie import tie
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Kind",
     "Reading",
     "brief",
+    "forget",
     "kind_of",
     "lookup_older",
     "recent",

@@ -280,18 +280,76 @@ def _rds(ctx: CheckContext, reading: Reading, start: datetime) -> None:
         )
 
 
+class _Recent:
+    """The account's CloudTrail writes, read once for every run that starts within
+    :data:`FRESH_S` of the read, per environment and region (one read in flight at a time).
+
+    Two calls a second is CloudTrail's budget for the whole account: with one lookup per run,
+    a storm of triages (or 500 diagnoses in the load test: 130 s paced, one run per lookup)
+    would queue behind it.  CloudTrail itself delivers an event minutes after the call, so a
+    read 20 s old misses nothing a fresh one would have.  ECS deployments and RDS events are
+    still read per run (their own APIs, no such budget)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[tuple[str, ...], tuple[float, Reading]] = {}
+        self._flight: dict[tuple[str, ...], threading.Lock] = {}
+
+    def get(self, key: tuple[str, ...], read: Any) -> Reading:
+        with self._lock:
+            flight = self._flight.setdefault(key, threading.Lock())
+        with flight:  # a second run waits for the read in flight rather than make its own
+            with self._lock:
+                cached = self._reads.get(key)
+            if cached is not None and time.monotonic() - cached[0] < FRESH_S:
+                return cached[1].model_copy(deep=True)
+            reading: Reading = read()
+            if not reading.errors:  # an error is read again by the next run
+                with self._lock:
+                    self._reads[key] = (time.monotonic(), reading)
+            return reading.model_copy(deep=True)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._reads.clear()
+
+
+FRESH_S = 20.0
+_RECENT = _Recent()
+forget = _RECENT.forget  # the world changed under the process (tests, the accuracy bench)
+
+
 def recent(ctx: CheckContext) -> Reading:
-    """The writes of the run's window, newest first; read once per run, whoever asks."""
+    """The writes of the run's window, newest first; read once per run, whoever asks (and the
+    CloudTrail part once for the runs of the next :data:`FRESH_S`)."""
 
     def read() -> Reading:
-        reading = Reading()
         start = ctx.now - timedelta(minutes=ctx.settings.changes_window_min)
+        key = (
+            ctx.settings.environment,
+            ctx.region,
+            str(ctx.settings.account_id or ctx.settings.role_arn or ""),
+            str(ctx.settings.changes_window_min),
+        )
+
+        def trail() -> Reading:
+            reading = Reading()
+            _cloudtrail(ctx, reading, start)
+            return reading
+
+        reading = Reading()
+        shared: list[Reading] = []
         ctx.gather(
-            lambda: _cloudtrail(ctx, reading, start),
+            lambda: shared.append(_RECENT.get(key, trail)),
             lambda: _ecs(ctx, reading, start),
             lambda: _rds(ctx, reading, start),
         )
-        reading.changes = _merged(reading.changes)
+        for part in shared:
+            reading.changes += part.changes
+            reading.pages, reading.truncated = part.pages, part.truncated
+            reading.errors += part.errors
+            reading.throttled, reading.denied = part.throttled, part.denied
+        reading.changes = _merged([c for c in reading.changes if c.at >= start])
         return reading
 
     result: Reading = ctx.aws.shared("changes.recent", read)
