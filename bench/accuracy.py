@@ -61,6 +61,8 @@ class Verdict:
     warns: list[str]
     errors: list[str]
     seconds: float
+    named: list[str] = field(default_factory=list)  # who the root cause's changes name
+    anyone: list[str] = field(default_factory=list)  # who any finding's changes name
 
     @classmethod
     def of(cls, path: str, reports: list[Report], analysis: Analysis, seconds: float) -> Verdict:
@@ -73,10 +75,20 @@ class Verdict:
             warns=sorted(f.check for f in findings if f.status is Status.WARN),
             errors=sorted(f.check for f in findings if f.status is Status.ERROR),
             seconds=seconds,
+            named=sorted(
+                {str(c.get("who")) for c in (analysis.root.changes if analysis.root else [])}
+            ),
+            anyone=sorted({str(c.get("who")) for f in findings for c in f.changes}),
         )
 
     def top1(self, expect: Expect) -> bool:
         return self.root == expect.root
+
+    def who_named(self, expect: Expect) -> bool | None:
+        """The recorded change, and who made it, on the verdict (None: nothing was changed)."""
+        if expect.changed_by is None:
+            return None
+        return expect.changed_by in self.named
 
     def fix_offered(self, expect: Expect) -> bool | None:
         if expect.fix is None:
@@ -111,6 +123,7 @@ def evaluate(latency_s: float = 0.1, repeats: int = 3) -> tuple[list[Row], list[
     from moto.server import ThreadedMotoServer
 
     from commands.aws import ClientPool
+    from commands.changes import forget as forget_changes
     from commands.names import Names
     from commands.registry import runbook_names
     from commands.routing import route
@@ -141,6 +154,7 @@ def evaluate(latency_s: float = 0.1, repeats: int = 3) -> tuple[list[Row], list[
             seed_pool = ClientPool(boto3.session.Session())
             for name, scenario in sorted(discover().items()):
                 requests.post(f"{moto_url}/moto-api/reset", timeout=30)
+                forget_changes()  # a new world: no CloudTrail read of the last one
                 stack = seed(seed_pool, names, settings.region)
                 apply_scenario(name, stack)
                 env = settings.model_copy(update={"terraform_state": stack.extra["state_url"]})
@@ -211,6 +225,14 @@ def report(rows: list[Row], alarm_times: list[float], latency_s: float) -> str:
             if v.fix_offered(r.expect) is not None
         ]
 
+    who = [
+        bool(v.who_named(r.expect))
+        for r in rows
+        for v in r.verdicts
+        if v.who_named(r.expect) is not None
+    ]
+    changed = sum(1 for r in rows if r.expect.changed_by is not None)
+    control_named = sum(len(v.anyone) for r in controls for v in r.verdicts)
     control_fails = sum(len(v.fails) for r in controls for v in r.verdicts)
     control_warns = sum(len(v.warns) for r in controls for v in r.verdicts)
     lines = [
@@ -236,6 +258,11 @@ def report(rows: list[Row], alarm_times: list[float], latency_s: float) -> str:
         f"{control_warns} warning(s) across every path (a warning is the expected one where the "
         "answer sheet names it: a deployment's SIGTERM-ignoring task, a live apply's lock, a few "
         "client errors).",
+        "",
+        f"What changed, and who: in the {changed} scenarios where a recorded write caused the "
+        f"fault, the verdict names that change and its principal on {_share(who)} paths; the "
+        f"controls' unrelated writes (a tag, a log export, a scheduled scale-in) are tied to a "
+        f"finding {control_named} time(s).",
         "",
         "| time to the verdict, alarm path | p50 | p99 | max | samples | target |",
         "|---|---|---|---|---|---|",
