@@ -138,3 +138,23 @@ def test_proposed_fixes_are_catalogued() -> None:
 def test_fix_catalogue_matches_design() -> None:
     declared = {k: v.risk.value for k, v in catalogue().items()}
     assert FIXES.items() <= declared.items()  # the design's fixes, at their risk; more may come
+
+
+def test_a_fix_id_is_written_only_where_it_is_defined_and_where_it_is_proposed() -> None:
+    """No parallel list of fixes anywhere: outside its own module, a fix id appears only in
+    ``propose("<id>", …)`` calls (a check's, or a change's undo in ``commands/changes``)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    sources = {
+        p: p.read_text()
+        for package in ("bot", "workers", "commands")
+        for p in (repo / package).rglob("*.py")
+    }
+    for fix_id, spec in catalogue().items():
+        home = Path(importlib.import_module(spec.fn.__module__).__file__ or "")
+        for path, text in sources.items():
+            if path == home or f'"{fix_id}"' not in text:
+                continue
+            proposed = len(re.findall(rf'propose\(\s*"{re.escape(fix_id)}"', text))
+            assert proposed == text.count(f'"{fix_id}"'), (fix_id, path.relative_to(repo))
