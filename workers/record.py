@@ -12,6 +12,7 @@ from bot import keys, metrics, timeline
 from commands import graphs
 from commands.analysis import Analysis
 from commands.models import Report, Status
+from commands.text import escape
 
 from .runtime import get_runtime
 
@@ -100,7 +101,7 @@ def post_graph(rt: Any, channel: str, thread_ts: str, spec_of: Callable[[], Any]
             rt.slack.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,
-                text=f":chart_with_downwards_trend: No data for {spec.title} in the last "
+                text=f":chart_with_downwards_trend: No data for {escape(spec.title)} in the last "
                 f"{settings.graph_window_min} minutes, so no graph.",
             )
             return
@@ -120,7 +121,7 @@ def post_graph(rt: Any, channel: str, thread_ts: str, spec_of: Callable[[], Any]
             rt.slack.chat_postMessage(
                 channel=channel,
                 thread_ts=thread_ts,
-                text=f":chart_with_downwards_trend: No graph for {spec.title if spec else 'this thread'}: "
+                text=f":chart_with_downwards_trend: No graph for {escape(spec.title) if spec else 'this thread'}: "
                 f"{type(exc).__name__}.",
             )
 
