@@ -31,6 +31,9 @@ return slot
 """
 
 
+RESERVE_TRIES = 3
+
+
 class Pacer:
     def __init__(self, redis: Redis | None, interval_ms: int = 1000) -> None:
         self.redis = redis
@@ -43,11 +46,18 @@ class Pacer:
     def reserve(self, channel: str) -> float:
         """Seconds to wait before posting in ``channel``."""
         now_ms = int(time.time() * 1000)
-        if self._script is not None:
+        # a Redis that is only slow (a storm on two cores: its 0.5 s timeout) is tried again
+        # before pacing falls back to this process alone, where two processes could burst
+        for attempt in range(RESERVE_TRIES if self._script is not None else 0):
             try:
+                assert self._script is not None
                 slot = int(self._script(keys=[keys.pace(channel)], args=[now_ms, self.interval_ms]))
                 return max(0.0, (slot - now_ms) / 1000)
             except RedisError as exc:
+                if attempt < RESERVE_TRIES - 1:
+                    time.sleep(0.05 * (attempt + 1))
+                    now_ms = int(time.time() * 1000)
+                    continue
                 if not self._warned:
                     logger.warning(
                         "pacing per process: Redis cannot run the pacing script (%s)",

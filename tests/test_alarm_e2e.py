@@ -191,7 +191,12 @@ def test_storm_of_1000_events(fake_slack: FakeSlack, redis_url: str, tmp_path: P
     posts = [c for c in fake_slack.find("chat.postMessage") if c.channel == CHANNEL]
     assert len([c for c in posts if "Alarm storm" in c.text]) == 1
     assert len(posts) <= 10
-    times = sorted(c.at for c in posts)
+    # one time per message: a connection-level retry of slack_sdk can make the fake record the
+    # same post twice a few ms apart, which is not a burst
+    first_seen: dict[tuple[str, str | None], float] = {}
+    for c in sorted(posts, key=lambda c: c.at):
+        first_seen.setdefault((c.text, c.thread_ts), c.at)
+    times = sorted(first_seen.values())
     busiest = max(sum(1 for u in times if t <= u < t + 3.0) for t in times)
     assert busiest <= 4, times  # about one post a second, never a burst
     growth = int(redis.info("memory")["used_memory"]) - memory_before
