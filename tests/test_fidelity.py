@@ -239,14 +239,14 @@ def test_ecr_image_uri_names_its_registry_and_region() -> None:
 def test_an_image_in_another_region_is_looked_up_there(settings: Settings, stack: Stack) -> None:
     account = stack.extra["account"]
     ecr = boto3.client("ecr", region_name="eu-west-1")
-    ecr.create_repository(repositoryName="shared/api")
+    ecr.create_repository(repositoryName="platform/api")
     ecr.put_image(
-        repositoryName="shared/api",
+        repositoryName="platform/api",
         imageManifest='{"schemaVersion": 2, "layers": []}',
         imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
         imageTag="v7",
     )
-    image = f"{account}.dkr.ecr.eu-west-1.amazonaws.com/shared/api:v7"
+    image = f"{account}.dkr.ecr.eu-west-1.amazonaws.com/platform/api:v7"
     arn = _faults.new_revision(stack, image=image)
     stack.client("ecs").update_service(
         cluster=stack.names.ecs_cluster, service=stack.names.ecs_service, taskDefinition=arn

@@ -7,11 +7,11 @@ import pytest
 from commands.settings import Settings
 from sandbox import Stack
 
-from .scenario_runs import names, run_scenario
+from .scenario_runs import judge, names
 
 
 @pytest.mark.parametrize(
     "scenario", [n for n in names("fault") if not n.startswith(("alb", "db", "aurora"))]
 )
 def test_fault(settings: Settings, stack: Stack, scenario: str) -> None:
-    run_scenario(settings, stack, scenario)
+    assert judge(settings, stack, scenario) == []
