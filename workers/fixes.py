@@ -10,7 +10,7 @@ from typing import Any
 
 from bot import keys, metrics, render
 from bot.jobs import RUN_FOLLOW_UP, RUN_VERIFY, FixJob
-from bot.plans import Plan, PlanStore, params_hash
+from bot.plans import Plan, PlanStore
 from commands import logs
 from commands.errors import AwsCallError
 from commands.fixes import FixContext, FixRefused, FollowUp, catalogue
@@ -71,15 +71,6 @@ def _run_fix(plan_id: str, approver: str) -> dict[str, Any]:
     def post(text: str) -> None:
         rt.slack.chat_postMessage(channel=plan.channel, thread_ts=plan.thread_ts, text=text)
 
-    if params_hash(plan.params) != plan.params_hash:
-        plans.transition(plan_id, {"running"}, "failed", outcome="parameters changed")
-        audit.record(
-            "refused", user=approver, plan=plan, outcome="parameters do not match the approved hash"
-        )
-        post(
-            f":no_entry: `{plan.fix_id}` not run: its parameters no longer match what was approved."
-        )
-        return {"ran": False}
     hour = int(time.time() // 3600)
     count = int(rt.redis.incr(keys.fix_count(plan.target, hour)))
     rt.redis.expire(keys.fix_count(plan.target, hour), 7200)

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._model import Change
+from ._read import lookup_older
 
 if TYPE_CHECKING:
     from ..context import CheckContext
@@ -154,8 +155,6 @@ def _route_target(request: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _undo_route(change: Change, finding: Finding, ctx: CheckContext) -> Remediation | None:
-    from ._read import lookup_older
-
     table = change.request.get("routeTableId")
     dest = change.request.get("destinationCidrBlock")
     if change.name != "DeleteRoute" or not table or not dest:
@@ -208,8 +207,6 @@ def _describe_db(change: Change) -> str:
 
 
 def _undo_db(change: Change, finding: Finding, ctx: CheckContext) -> Remediation | None:
-    from ._read import lookup_older
-
     now = _scaling(change.request)
     cluster = change.request.get("dBClusterIdentifier")
     if change.name != "ModifyDBCluster" or now is None or not cluster:
@@ -248,8 +245,6 @@ def _describe_waf(change: Change) -> str:
 
 
 def _undo_waf(change: Change, finding: Finding, ctx: CheckContext) -> Remediation | None:
-    from ._read import lookup_older
-
     name, acl_id = change.request.get("name"), change.request.get("id")
     now = _rate_limits(change.request)
     if change.name != "UpdateWebACL" or not name or not acl_id or not now:

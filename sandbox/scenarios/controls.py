@@ -7,6 +7,7 @@ calls any of these a failure would page someone for nothing.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .. import cloudtrail
 from ..metrics import replace_metric
@@ -156,33 +157,24 @@ def sampling_off(stack: Stack) -> None:
     kind="control",
 )
 def sg_by_cidr(stack: Stack) -> None:
-    ec2 = stack.client("ec2")
     aurora, ecs_sg = (
         stack.outputs["aurora_security_group_id"],
         stack.outputs["ecs_security_group_id"],
     )
+    _admit_otherwise(stack, aurora, 5432, ecs_sg, {"IpRanges": [{"CidrIp": "10.0.10.0/23"}]})
+
+
+def _admit_otherwise(
+    stack: Stack, group: str, port: int, source_group: str, source: dict[str, Any]
+) -> None:
+    """``group`` admits on ``port`` by ``source`` (a CIDR, a prefix list) instead of by
+    ``source_group``: the same traffic, admitted another way."""
+    ec2 = stack.client("ec2")
+    rule = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
     ec2.revoke_security_group_ingress(
-        GroupId=aurora,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 5432,
-                "ToPort": 5432,
-                "UserIdGroupPairs": [{"GroupId": ecs_sg}],
-            }
-        ],
+        GroupId=group, IpPermissions=[{**rule, "UserIdGroupPairs": [{"GroupId": source_group}]}]
     )
-    ec2.authorize_security_group_ingress(
-        GroupId=aurora,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 5432,
-                "ToPort": 5432,
-                "IpRanges": [{"CidrIp": "10.0.10.0/23"}],
-            }
-        ],
-    )
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[{**rule, **source}])
 
 
 @scenario(
@@ -200,28 +192,7 @@ def sg_by_prefix_list(stack: Stack) -> None:
         MaxEntries=5,
         Entries=[{"Cidr": "10.0.0.0/24"}, {"Cidr": "10.0.1.0/24"}],
     )["PrefixList"]["PrefixListId"]
-    ec2.revoke_security_group_ingress(
-        GroupId=ecs_sg,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 3000,
-                "ToPort": 3000,
-                "UserIdGroupPairs": [{"GroupId": alb_sg}],
-            }
-        ],
-    )
-    ec2.authorize_security_group_ingress(
-        GroupId=ecs_sg,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 3000,
-                "ToPort": 3000,
-                "PrefixListIds": [{"PrefixListId": pl}],
-            }
-        ],
-    )
+    _admit_otherwise(stack, ecs_sg, 3000, alb_sg, {"PrefixListIds": [{"PrefixListId": pl}]})
 
 
 @scenario(
