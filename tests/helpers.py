@@ -155,6 +155,21 @@ def any_plan_of(fix_id: str, **params: Any) -> Any:
     )
 
 
+def plan_in_thread(store: Any, fix_id: str, **params: Any) -> Any:
+    """A plan of ``fix_id`` with these (validated) parameters, as a run in thread 1.1 of C1
+    proposes it."""
+    from commands.fixes import propose
+
+    return store.propose(
+        propose(fix_id, **params),
+        check="db.sg_ingress_from_ecs",
+        finding="f",
+        channel="C1",
+        thread_ts="1.1",
+        environment="production",
+    )
+
+
 def forbidden_side_effect(path: str) -> str:
     """What a forged job would run if a worker let it (tests/test_layering.py)."""
     Path(path).write_text("ran")

@@ -30,7 +30,7 @@ from sandbox.requests import signed_headers
 from workers import fixes as fix_jobs
 from workers.runtime import Runtime, set_runtime
 
-from .helpers import any_plan_of
+from .helpers import any_plan_of, plan_in_thread
 
 SECRET = "approvals-signing-secret"
 TOKEN = "xoxb-approvals"
@@ -109,21 +109,10 @@ def _said(fake_slack: FakeSlack, user: str, n: int = 1) -> list[str]:
     ]
 
 
-def _plan(store: PlanStore, fix_id: str, **params: Any) -> Any:
-    return store.propose(
-        propose(fix_id, **params),
-        check="db.sg_ingress_from_ecs",
-        finding="f",
-        channel="C1",
-        thread_ts="1.1",
-        environment="production",
-    )
-
-
 def test_high_risk_needs_an_admin_and_a_second_person(
     web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
 ) -> None:
-    plan = _plan(
+    plan = plan_in_thread(
         store, "ec2.allow_ecs_to_aurora", GroupId="sg-1", SourceSecurityGroupId="sg-2", Port=5432
     )
     _click(web, "U0OP1", plan.fix_id, store.ref(plan))  # an operator cannot start a high-risk fix
@@ -148,7 +137,7 @@ def test_high_risk_needs_an_admin_and_a_second_person(
 def test_expired_plan_is_refused(
     web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
 ) -> None:
-    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    plan = plan_in_thread(store, "rds.start_cluster", DBClusterIdentifier="c1")
     store.transition(plan.id, {"proposed"}, "proposed", expires_at=time.time() - 1)
     _click(web, "U0OP1", plan.fix_id, store.ref(plan))
     assert "expired" in _said(fake_slack, "U0OP1")[0]
@@ -160,7 +149,7 @@ def test_group_member_loses_the_right_when_removed(
     web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
 ) -> None:
     fake_slack.usergroups["S0ONCALL"] = ["U0MEMBER"]
-    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    plan = plan_in_thread(store, "rds.start_cluster", DBClusterIdentifier="c1")
     Redis.from_url(redis_url).delete("omni:usergroup:S0ONCALL")
     fake_slack.usergroups["S0ONCALL"] = []  # removed before the click
     _click(web, "U0MEMBER", plan.fix_id, store.ref(plan))
@@ -174,8 +163,8 @@ def test_group_member_loses_the_right_when_removed(
 def test_parameters_cannot_be_changed(
     web: Any, store: PlanStore, fake_slack: FakeSlack, redis_url: str
 ) -> None:
-    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
-    other = _plan(store, "rds.start_cluster", DBClusterIdentifier="c2")
+    plan = plan_in_thread(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    other = plan_in_thread(store, "rds.start_cluster", DBClusterIdentifier="c2")
     # another plan's signature on this plan's id, or the parameters edited in Redis: both refused
     _click(web, "U0OP1", plan.fix_id, f"{plan.id}.{store.ref(other).split('.')[1]}")
     redis = Redis.from_url(redis_url)
@@ -355,7 +344,7 @@ def test_audit_command_and_slash_command(
 
     from .helpers import REPO, clean_env
 
-    plan = _plan(store, "rds.start_cluster", DBClusterIdentifier="c1")
+    plan = plan_in_thread(store, "rds.start_cluster", DBClusterIdentifier="c1")
     _click(web, "U0NOBODY", plan.fix_id, store.ref(plan))
     fake_slack.wait_for(lambda: fake_slack.find("chat.postEphemeral", user="U0NOBODY"))
     out = subprocess.run(

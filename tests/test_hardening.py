@@ -22,7 +22,7 @@ from redis import Redis
 
 from bot import render
 from bot.audit import Audit, read
-from bot.plans import Plan, PlanStore, params_hash, plan_key, signing_key
+from bot.plans import Plan, params_hash, plan_key, signing_key
 from bot.server import create_web_app
 from bot.slack_client import make_web_client
 from bot.timeline import markdown
@@ -31,7 +31,6 @@ from commands import iam
 from commands.alarm import Alarm
 from commands.analysis import Offer, analyse
 from commands.aws import ClientPool
-from commands.fixes import propose
 from commands.models import Finding, Remediation, Report, Risk, Status
 from commands.settings import Settings
 from commands.sources import _scan, classes
@@ -42,7 +41,7 @@ from workers import fixes as fix_jobs
 from workers.post import publish
 from workers.runtime import Runtime, set_runtime
 
-from .helpers import FIXTURES, REPO, clean_env, free_port, process, wait_http
+from .helpers import FIXTURES, REPO, clean_env, free_port, plan_in_thread, process, wait_http
 
 SECRET = "hardening-signing-secret"
 TOKEN = "xoxb-hardening"
@@ -185,18 +184,6 @@ def _desired(stack: Stack) -> int:
     return int(svc["desiredCount"])
 
 
-def _propose(store: PlanStore, fix_id: str, **params: Any) -> Plan:
-    """A plan as a run in thread 1.1 of C1 proposes it."""
-    return store.propose(
-        propose(fix_id, **params),
-        check="x.y",
-        finding="f",
-        channel="C1",
-        thread_ts="1.1",
-        environment="production",
-    )
-
-
 def test_a_plan_written_in_redis_without_the_key_never_runs(
     runtime: Runtime, stack: Stack, fake_slack: FakeSlack, web: Any
 ) -> None:
@@ -204,7 +191,7 @@ def test_a_plan_written_in_redis_without_the_key_never_runs(
     its fix: the worker checks the seal, refuses, and tells the thread; AWS is untouched."""
     assert runtime.plans is not None and runtime.redis is not None
     store, redis = runtime.plans, runtime.redis
-    genuine = _propose(
+    genuine = plan_in_thread(
         store,
         "ecs.scale_service",
         cluster=stack.names.ecs_cluster,
@@ -238,7 +225,7 @@ def test_a_plan_written_in_redis_without_the_key_never_runs(
 def test_a_sealed_plan_needs_its_approvals(runtime: Runtime, stack: Stack) -> None:
     assert runtime.plans is not None
     store = runtime.plans
-    plan = _propose(
+    plan = plan_in_thread(
         store,
         "ec2.allow_ecs_to_aurora",
         GroupId=stack.outputs["aurora_security_group_id"],
