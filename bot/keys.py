@@ -91,6 +91,11 @@ def pace(channel: str) -> str:
     return f"omni:pace:{channel}"
 
 
+def pace_sent(channel: str) -> str:
+    """When the channel's last post left (Redis time, ms): the gate before each post; 2 min."""
+    return f"omni:pace-sent:{channel}"
+
+
 def usergroup(group: str) -> str:
     """A Slack user group's members (JSON list); 1 min."""
     return f"omni:usergroup:{group}"

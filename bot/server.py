@@ -256,7 +256,7 @@ def _run_gunicorn(settings: Settings, host: str, port: int, workers: int, thread
 
 def main(args: argparse.Namespace) -> int:
     settings = get_settings()
-    logs.configure(settings, fmt=settings.log_format)
+    logs.configure(settings, fmt=settings.log_format, own=settings.log_level)
     settings.require_slack()
     if not settings.sns_topics:
         logger.warning(

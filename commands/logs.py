@@ -98,7 +98,14 @@ def secret_values(settings: Any) -> list[str]:
     return [v for v in values if v]
 
 
-def configure(settings: Any = None, level: int = logging.INFO, fmt: str = "json") -> None:
+OMNI_LOGGERS = ("bot", "workers", "commands")
+
+
+def configure(
+    settings: Any = None, level: int = logging.INFO, fmt: str = "json", own: str | None = None
+) -> None:
+    """Log to stderr at ``level``, secrets redacted; ``own`` (``OMNI_LOG_LEVEL`` in the two
+    processes) sets Omni's own loggers only: botocore at debug would drown them."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter()
@@ -109,3 +116,5 @@ def configure(settings: Any = None, level: int = logging.INFO, fmt: str = "json"
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    for name in OMNI_LOGGERS:
+        logging.getLogger(name).setLevel(own.upper() if own else logging.NOTSET)

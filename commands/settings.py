@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     aws_max_concurrency: int = 16
     job_timeout_s: int = 120
     log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Omni's own loggers (libraries stay at info)"
+    )
     host: str = "0.0.0.0"
     port: int = _alias(3000, "PORT", "port")
     http_workers: int = Field(2, ge=1)

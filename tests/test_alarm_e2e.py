@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -168,7 +170,7 @@ def test_storm_of_1000_events(fake_slack: FakeSlack, redis_url: str, tmp_path: P
     memory_before = int(redis.info("memory")["used_memory"])
     with process(
         ["serve", "--host", "127.0.0.1", "--port", str(port)],
-        clean_env(**_env(fake_slack, redis_url)),
+        clean_env(**_env(fake_slack, redis_url, OMNI_LOG_LEVEL="debug")),
         tmp_path / "serve.log",
     ):
         wait_http(f"http://127.0.0.1:{port}/healthz")
@@ -191,14 +193,21 @@ def test_storm_of_1000_events(fake_slack: FakeSlack, redis_url: str, tmp_path: P
     posts = [c for c in fake_slack.find("chat.postMessage") if c.channel == CHANNEL]
     assert len([c for c in posts if "Alarm storm" in c.text]) == 1
     assert len(posts) <= 10
-    # one time per message: a connection-level retry of slack_sdk can make the fake record the
-    # same post twice a few ms apart, which is not a burst
-    first_seen: dict[tuple[str, str | None], float] = {}
-    for c in sorted(posts, key=lambda c: c.at):
-        first_seen.setdefault((c.text, c.thread_ts), c.at)
-    times = sorted(first_seen.values())
-    busiest = max(sum(1 for u in times if t <= u < t + 3.0) for t in times)
-    assert busiest <= 4, times  # about one post a second, never a burst
+    # about one post a second, never a burst: judged when each post left Omni (the pacer's
+    # admission, on Redis's clock, logged at debug). The fake's arrival times cannot judge it:
+    # it runs in this process beside the 20 sending threads, and on two busy cores its handler
+    # threads were seen to take three posts 2 s late and together (CI, 2026-11-29).
+    admitted = sorted(
+        float(m.group(1))
+        for m in re.finditer(
+            rf"chat.postMessage to {CHANNEL} admitted at ([0-9.]+)",
+            (tmp_path / "serve.log").read_text(),
+        )
+    )
+    distinct = {(c.text, c.thread_ts) for c in posts}  # a slack_sdk retry may record one twice
+    assert len(admitted) == len(distinct), (admitted, len(distinct))
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(admitted)]
+    assert min(gaps) >= 1.0, gaps
     growth = int(redis.info("memory")["used_memory"]) - memory_before
     print(
         f"1000 events sent in {sent_in:.1f}s; {len(posts)} posts; Redis grew {growth / 1024:.0f} KiB"

@@ -219,4 +219,17 @@ def test_pacer_shares_slots_across_processes(redis_url: str) -> None:
     a, b = Pacer(Redis.from_url(redis_url), 1000), Pacer(Redis.from_url(redis_url), 1000)
     waits = [a.reserve("C9"), b.reserve("C9"), a.reserve("C9")]
     assert waits[0] < 0.05 and 0.9 < waits[1] < 1.05 and 1.9 < waits[2] < 2.05
-    _ = time
+
+
+def test_pacer_gate_holds_a_late_waker_to_the_interval(redis_url: str) -> None:
+    """A thread that wakes late for its slot must not leave together with the next one: the
+    gate before each post counts from the channel's last post that actually left."""
+    pacer = Pacer(Redis.from_url(redis_url), 1000)
+    assert pacer.admit("C7")[0]  # a post leaves
+    admitted, wait = pacer.admit("C7")  # a late waker right behind it
+    assert not admitted and 0.9 < wait <= 1.0
+    time.sleep(wait)
+    assert pacer.admit("C7")[0]
+    # an admitted post pushes the channel's next free slot behind it
+    assert 0.9 < pacer.reserve("C7") <= 1.0
+    assert pacer.admit("C8")[0]  # channels are paced apart

@@ -83,7 +83,9 @@ class OmniWorker(SimpleWorker):
 
 def main(args: argparse.Namespace) -> int:
     runtime = get_runtime()
-    logs.configure(runtime.settings, fmt=runtime.settings.log_format)
+    logs.configure(
+        runtime.settings, fmt=runtime.settings.log_format, own=runtime.settings.log_level
+    )
     warm(runtime)
     redis = Redis.from_url(runtime.settings.redis_url.get_secret_value(), health_check_interval=30)
     port = runtime.settings.health_port
