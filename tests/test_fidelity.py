@@ -334,3 +334,17 @@ def test_the_applications_own_5xx_are_not_blamed_on_the_load_balancer(
 
 def test_healthy_stack_reads_no_5xx(settings: Settings, stack: Stack) -> None:
     assert _check(settings, stack, "alb.http_5xx").status is Status.OK
+
+
+def test_targets_failing_the_same_way_are_one_row_with_their_count(
+    settings: Settings, stack: Stack
+) -> None:
+    """Every target failing its health check alike is one fact: one row and how many targets,
+    not one identical row per target."""
+    _faults.targets(stack, "unhealthy", "Target.Timeout", "Request timed out")
+    found = _check(settings, stack, "alb.health_check_path")
+    assert found.status is Status.FAIL
+    rows = found.evidence["failing"]
+    total = _check(settings, stack, "alb.targets_healthy").evidence["total"]
+    assert total >= 2
+    assert [(r["description"], r["targets"]) for r in rows] == [("Request timed out", total)]

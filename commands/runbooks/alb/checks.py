@@ -90,16 +90,26 @@ def health_check_path(ctx: CheckContext) -> Finding:
         }
         for i in items
     ]
+    # one row per group, path and answer, with how many targets gave it: ten targets failing
+    # the same way are one fact, not ten identical rows
+    failing: dict[tuple[str, str | None, str | None], int] = {}
+    for i in items:
+        for d in i["targets"]:
+            health = d.get("TargetHealth", {})
+            if health.get("Reason") in {
+                "Target.ResponseCodeMismatch",
+                "Target.Timeout",
+                "Target.FailedHealthChecks",
+            }:
+                key = (
+                    i["group"]["TargetGroupName"],
+                    i["group"].get("HealthCheckPath"),
+                    health.get("Description"),
+                )
+                failing[key] = failing.get(key, 0) + 1
     mismatch = [
-        {
-            "target_group": i["group"]["TargetGroupName"],
-            "path": i["group"].get("HealthCheckPath"),
-            "description": d["TargetHealth"].get("Description"),
-        }
-        for i in items
-        for d in i["targets"]
-        if d.get("TargetHealth", {}).get("Reason")
-        in {"Target.ResponseCodeMismatch", "Target.Timeout", "Target.FailedHealthChecks"}
+        {"target_group": group, "path": path, "description": description, "targets": count}
+        for (group, path, description), count in failing.items()
     ]
     evidence = {"health_checks": configs, "failing": mismatch[:5]}
     if mismatch:
