@@ -203,7 +203,7 @@ def run_demo(scenario_name: str, out: Any, *, redis: Any = None, slack: Any = No
         alarm = scenario.alarm
         if alarm:
             name = f"{stack.names.alarm_prefix}{alarm}"
-            thread_ts = "1700000000.000100"
+            thread_ts = f"{time.time():.6f}"  # the alarm post's ts: now, as Slack would give
             print(
                 f"AWS Chatbot posts: :rotating_light: CloudWatch Alarm | {name} | ALARM\n", file=out
             )

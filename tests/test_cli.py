@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
@@ -134,6 +136,11 @@ def test_demo_runs_the_loop() -> None:
     for step in steps:  # each step appears, after the one before it
         at = text.index(step, at)
     assert "Traceback" not in out.stderr
+    # the alarm post is now, as Slack would date it: the timeline's thread is today's incident
+    opened = re.search(r"thread of (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text)
+    assert opened, text
+    when = datetime.strptime(opened.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - when).total_seconds()) < 600
     slash = _omni("demo", "--scenario", "deploy-state-lock", env=clean_env())
     assert slash.returncode == 0, slash.stderr
     assert "@oncall: /omni diagnose deploy" in slash.stdout and "@teammate clicks" in slash.stdout
