@@ -203,7 +203,8 @@ def test_timeline_of_alarm_triage_fix_verify(
 ) -> None:
     out = io.StringIO()
     assert run_demo("outage-db-down", out, redis=Redis.from_url(redis_url), slack=fake_slack) == 0
-    thread = "1700000000.000100"
+    thread = fake_slack.find("chat.postMessage")[0].thread_ts  # the alarm post's, dated now
+    assert thread
     events = _events(redis_url, thread)
     findings = [e for e in events if e[0] == "finding"]
     # the write that caused it, and who made it, right after the findings it explains
