@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from commands.alarm import Alarm
 from commands.routing import Route, route
 from commands.sources import parse_any
 from commands.sources.slack import from_event as from_slack_event
@@ -281,3 +282,35 @@ def test_explain_cli_json() -> None:
         timeout=60,
     )
     assert out.returncode == 1 and json.loads(out.stdout)["alarm"]["name"] is None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric", "name", "runbooks"),
+    [
+        # any metric of a service Omni diagnoses reaches that service's runbooks
+        ("AWS/RDS", "FreeableMemory", "x", ["db"]),
+        ("AWS/RDS", "AuroraReplicaLag", "x", ["db"]),
+        ("AWS/ApplicationELB", "RejectedConnectionCount", "x", ["alb", "ecs"]),
+        ("AWS/ApplicationELB", "TargetResponseTime", "x", ["perf", "alb"]),
+        ("AWS/ECS", "CPUUtilization", "x", ["perf", "ecs"]),
+        ("ECS/ContainerInsights", "RunningTaskCount", "x", ["ecs", "perf"]),
+        ("ECS/ContainerInsights", "MemoryUtilized", "x", ["perf", "ecs"]),
+        ("AWS/WAFV2", "CountedRequests", "x", ["waf"]),
+        ("AWS/SNS", "NumberOfNotificationsFailed", "x", ["alarms"]),
+        ("AWS/NATGateway", "ErrorPortAllocation", "x", ["network"]),
+        # a post without its metric: the name's words
+        (None, None, "prod-aurora-replica-lag", ["db"]),
+        (None, None, "prod_postgres_freeable_memory", ["db"]),
+        (None, None, "api-running-tasks-low", ["ecs"]),
+        (None, None, "cards-service-cpu-high", ["perf", "ecs"]),  # "rds" inside a word is not RDS
+        (None, None, "omnirapeutic-production-rds-cpu-high-2", ["db"]),
+        (None, None, "checkout-api-5xx", ["alb", "ecs"]),
+        (None, None, "billing-batch-finished", []),
+    ],
+)
+def test_every_metric_of_a_diagnosed_service_routes(
+    namespace: str | None, metric: str | None, name: str, runbooks: list[str]
+) -> None:
+    alarm = Alarm(source="cloudwatch", name=name, namespace=namespace, metric=metric)
+    assert route(alarm) == runbooks
+

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ...areas import Link, area
 from ...models import Finding
+from ...routing import Route
 
 if TYPE_CHECKING:
     from ...alarm import Alarm
@@ -44,6 +45,8 @@ AREA = area(
     "alarms",
     title="Monitoring and alarms",
     services=("cloudwatch", "sns"),
+    # SNS failing to deliver (NumberOfNotificationsFailed): the alarms themselves go unheard
+    routes=[Route(namespace="AWS/SNS")],
     links={"*": (Link("", "alarms.in_alarm", _routes_to_the_cause),)},
     expand={"alarms.in_alarm": _routed_runbooks},
     module=__name__,

@@ -57,6 +57,8 @@ AREA = area(
         Route(metric="HTTPCode_Target_5XX_Count", runbooks=["alb", "ecs"]),
         Route(metric="HTTPCode_ELB_5XX_Count", runbooks=["alb", "ecs"]),
         Route(metric="UnHealthyHostCount", runbooks=["alb", "ecs"]),
+        # any other load balancer metric (rejected connections, target connection errors, 4XX)
+        Route(namespace="AWS/ApplicationELB", runbooks=["alb", "ecs"]),
         Route(name=r"(alb|elb|lb|api|target).*5\d\d|5xx", runbooks=["alb", "ecs"]),
         Route(name=r"unhealthy|healthy.?host", runbooks=["alb", "ecs"]),
     ],

@@ -69,7 +69,9 @@ AREA = area(
         Route(namespace="AWS/RDS", metric="ServerlessDatabaseCapacity"),
         Route(namespace="AWS/RDS", metric="ACUUtilization"),
         Route(namespace="AWS/RDS", metric="DatabaseConnections"),
-        Route(name=r"(rds|aurora|db|database).*(cpu|capacity|acu|conn)"),
+        Route(namespace="AWS/RDS"),  # memory, latency, replica lag, deadlocks, storage…
+        # whole words: "prod-aurora-replica-lag" is, "cards-service-cpu-high" is not
+        Route(name=r"(?<![a-z0-9])(rds|aurora|postgres(ql)?|database|db)(?![a-z0-9])"),
     ],
     links={
         "db.cluster_status": _DB_DOWN,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ...areas import Link, area
 from ...evidence import from_revision, stopped
 from ...graphs import GraphSpec, Panel, Series
+from ...routing import Route
 
 if TYPE_CHECKING:
     from ...context import CheckContext
@@ -59,6 +60,14 @@ AREA = area(
     "ecs",
     title="ECS service",
     services=("ecs", "iam", "logs", "cloudwatch", "ecr", "ec2"),
+    routes=[
+        # the service's task counts and anything else of ECS or Container Insights
+        Route(namespace="AWS/ECS", runbooks=["ecs", "perf"]),
+        Route(namespace="ECS/ContainerInsights", runbooks=["ecs", "perf"]),
+        Route(
+            name=r"running.?tasks?|task.?count|desired.?count|(task|container).*(stop|crash|restart|exit)"
+        ),
+    ],
     links={
         "ecs.subnet_ips": _start_failure("eni", "failed_to_start"),
         "ecs.execution_role_ecr": _start_failure(

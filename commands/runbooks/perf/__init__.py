@@ -51,6 +51,8 @@ AREA = area(
     routes=[
         Route(namespace="AWS/ECS", metric="CPUUtilization", runbooks=["perf", "ecs"]),
         Route(namespace="AWS/ECS", metric="MemoryUtilization", runbooks=["perf", "ecs"]),
+        Route(namespace="ECS/ContainerInsights", metric="CpuUtilized", runbooks=["perf", "ecs"]),
+        Route(namespace="ECS/ContainerInsights", metric="MemoryUtilized", runbooks=["perf", "ecs"]),
         # slow responses meet the load balancer's idle timeout (504): both runbooks
         Route(metric="TargetResponseTime", runbooks=["perf", "alb"]),
         Route(name=r"(ecs|task|container|service).*(cpu|mem)", runbooks=["perf", "ecs"]),

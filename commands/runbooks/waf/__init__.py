@@ -40,6 +40,7 @@ AREA = area(
     services=("wafv2", "cloudwatch"),
     routes=[
         Route(namespace="AWS/WAFV2", metric="BlockedRequests"),
+        Route(namespace="AWS/WAFV2"),
         Route(name=r"waf|blocked"),
     ],
     links={
