@@ -314,3 +314,33 @@ def test_every_metric_of_a_diagnosed_service_routes(
     alarm = Alarm(source="cloudwatch", name=name, namespace=namespace, metric=metric)
     assert route(alarm) == runbooks
 
+
+def test_every_region_botocore_knows_has_its_display_name() -> None:
+    """An alarm message without an ARN names its region only by display name: every region of
+    the commercial, China and GovCloud partitions is known by it, old "EU (…)" forms too."""
+    import botocore.loaders
+
+    from commands.sources._scan import REGION_NAMES
+
+    endpoints = botocore.loaders.Loader().load_data("endpoints")
+    known = {
+        code: info["description"]
+        for partition in endpoints["partitions"]
+        if partition["partition"] in {"aws", "aws-cn", "aws-us-gov"}
+        for code, info in partition["regions"].items()
+    }
+    assert len(known) >= 30
+    missing = {c: d for c, d in known.items() if REGION_NAMES.get(d.lower()) != c}
+    assert not missing, f"add to commands/sources/_scan.py _REGIONS: {missing}"
+    assert REGION_NAMES["eu (ireland)"] == "eu-west-1"
+    assert REGION_NAMES["asia pacific (seoul)"] == "ap-northeast-2"
+
+
+def test_region_from_the_display_name_when_there_is_no_arn() -> None:
+    doc = _load("cloudwatch_alarm_sns_notification.reconstructed.json")
+    inner = json.loads(doc["Message"])
+    inner.pop("AlarmArn", None)
+    inner["Region"] = "Asia Pacific (Seoul)"
+    doc["Message"] = json.dumps(inner)
+    alarm = parse_any(doc)
+    assert alarm is not None and alarm.region == "ap-northeast-2"

@@ -66,30 +66,68 @@ _DIMENSION = {
     for dim in KNOWN_DIMENSIONS
 }
 
-# Display names CloudWatch has used in ``Region`` over the years (only used without an ARN).
-REGION_NAMES = {
-    "us east (n. virginia)": "us-east-1",
-    "us (virginia)": "us-east-1",
-    "us east (ohio)": "us-east-2",
-    "us west (oregon)": "us-west-2",
-    "us (oregon)": "us-west-2",
-    "us west (n. california)": "us-west-1",
-    "eu (ireland)": "eu-west-1",
-    "eu - ireland": "eu-west-1",
-    "europe (ireland)": "eu-west-1",
-    "eu (london)": "eu-west-2",
-    "europe (london)": "eu-west-2",
-    "eu (frankfurt)": "eu-central-1",
-    "europe (frankfurt)": "eu-central-1",
-    "eu (paris)": "eu-west-3",
-    "europe (stockholm)": "eu-north-1",
-    "asia pacific (tokyo)": "ap-northeast-1",
-    "asia pacific (singapore)": "ap-southeast-1",
-    "asia pacific (sydney)": "ap-southeast-2",
-    "asia pacific (mumbai)": "ap-south-1",
-    "canada (central)": "ca-central-1",
-    "south america (sao paulo)": "sa-east-1",
+# The Region field of a CloudWatch alarm message is a display name ("US East (N. Virginia)"),
+# used only when the message has no ARN. The names AWS gives its regions today (botocore's
+# endpoints data; a test fails when botocore knows one this table does not) …
+_REGIONS = {
+    "af-south-1": "Africa (Cape Town)",
+    "ap-east-1": "Asia Pacific (Hong Kong)",
+    "ap-east-2": "Asia Pacific (Taipei)",
+    "ap-northeast-1": "Asia Pacific (Tokyo)",
+    "ap-northeast-2": "Asia Pacific (Seoul)",
+    "ap-northeast-3": "Asia Pacific (Osaka)",
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "ap-south-2": "Asia Pacific (Hyderabad)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+    "ap-southeast-3": "Asia Pacific (Jakarta)",
+    "ap-southeast-4": "Asia Pacific (Melbourne)",
+    "ap-southeast-5": "Asia Pacific (Malaysia)",
+    "ap-southeast-6": "Asia Pacific (New Zealand)",
+    "ap-southeast-7": "Asia Pacific (Thailand)",
+    "ca-central-1": "Canada (Central)",
+    "ca-west-1": "Canada West (Calgary)",
+    "eu-central-1": "Europe (Frankfurt)",
+    "eu-central-2": "Europe (Zurich)",
+    "eu-north-1": "Europe (Stockholm)",
+    "eu-south-1": "Europe (Milan)",
+    "eu-south-2": "Europe (Spain)",
+    "eu-west-1": "Europe (Ireland)",
+    "eu-west-2": "Europe (London)",
+    "eu-west-3": "Europe (Paris)",
+    "il-central-1": "Israel (Tel Aviv)",
+    "me-central-1": "Middle East (UAE)",
+    "me-south-1": "Middle East (Bahrain)",
+    "mx-central-1": "Mexico (Central)",
+    "sa-east-1": "South America (Sao Paulo)",
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "cn-north-1": "China (Beijing)",
+    "cn-northwest-1": "China (Ningxia)",
+    "us-gov-east-1": "AWS GovCloud (US-East)",
+    "us-gov-west-1": "AWS GovCloud (US-West)",
 }
+# … and the older ones alarm messages still carry ("EU (Ireland)" for every "Europe (…)").
+_OLDER = {
+    "us (virginia)": "us-east-1",
+    "us standard": "us-east-1",
+    "us (oregon)": "us-west-2",
+    "eu - ireland": "eu-west-1",
+    "south america (são paulo)": "sa-east-1",
+}
+
+
+def _region_names() -> dict[str, str]:
+    names = dict(_OLDER)
+    for code, name in _REGIONS.items():
+        for variant in (name, name.replace("Europe (", "EU (")):
+            names[variant.lower()] = code
+    return names
+
+
+REGION_NAMES = _region_names()
 
 
 def text_of(value: Any) -> str | None:
