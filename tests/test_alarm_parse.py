@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -91,6 +92,15 @@ EXPECT: dict[str, tuple[Any, ...]] = {
         "123456789012",
         "NetworkOut",
         [],
+    ),
+    "cloudwatch_alarm_state_change_eventbridge.reconstructed.json": (
+        "cloudwatch",
+        "shop-prod-rds-freeable-memory",
+        "ALARM",
+        "eu-central-2",
+        "210987654321",
+        "FreeableMemory",
+        ["db"],
     ),
     "pagerduty_slack_incident_message_event.reconstructed.json": (
         "slack",
@@ -344,3 +354,35 @@ def test_region_from_the_display_name_when_there_is_no_arn() -> None:
     doc["Message"] = json.dumps(inner)
     alarm = parse_any(doc)
     assert alarm is not None and alarm.region == "ap-northeast-2"
+
+
+def test_eventbridge_alarm_events_bare_through_sns_metric_math_and_composite() -> None:
+    """An EventBridge rule on CloudWatch alarm state changes, with an SNS target, delivers the
+    event as the notification's message: the same alarm as the bare event."""
+    event = _load("cloudwatch_alarm_state_change_eventbridge.reconstructed.json")
+    bare = parse_any(event)
+    assert bare is not None
+    assert (bare.threshold, bare.statistic, bare.dimensions) == (
+        2e8,
+        "Minimum",
+        {"DBInstanceIdentifier": "shop-prod-writer"},
+    )
+    assert bare.changed_at == "2026-03-04T05:06:07.125+0000" and "less than" in (bare.reason or "")
+    envelope = _load("sns_notification.aws_docs.json")
+    envelope["Message"] = json.dumps(event)
+    assert parse_any(envelope) == bare
+    # metric math: an expression first, then its metrics
+    math = copy.deepcopy(event)
+    metric = math["detail"]["configuration"]["metrics"][0]
+    math["detail"]["configuration"]["metrics"] = [
+        {"id": "e1", "expression": "m1 / 1024", "returnData": True},
+        {**metric, "id": "m1", "returnData": False},
+    ]
+    assert (parse_any(math) or bare).metric == "FreeableMemory"
+    # composite: a rule over other alarms and no metric; routed by its name
+    composite = copy.deepcopy(event)
+    composite["detail"]["alarmName"] = "shop-prod-database-degraded"
+    composite["detail"]["configuration"] = {"alarmRule": "ALARM(a) OR ALARM(b)"}
+    alarm = parse_any(composite)
+    assert alarm is not None and alarm.metric is None and alarm.state == "ALARM"
+    assert route(alarm) == ["db"]

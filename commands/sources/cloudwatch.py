@@ -1,4 +1,5 @@
-"""CloudWatch alarms: the alarm JSON, bare, in a Lambda SNS event, or an SNS notification.
+"""CloudWatch alarms: the alarm JSON, bare, in a Lambda SNS event, or an SNS notification; or
+the EventBridge "CloudWatch Alarm State Change" event, bare or as an SNS notification's message.
 
 Over HTTP they arrive as SNS messages at ``POST /sns`` (an HTTPS subscription).  A message is
 accepted only when SNS signed it (signature versions 1 and 2; the certificate only from
@@ -20,7 +21,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 from ..alarm import Alarm
@@ -221,6 +222,71 @@ def from_alarm_json(doc: Mapping[str, Any]) -> Alarm:
     )
 
 
+STATE_CHANGE = "CloudWatch Alarm State Change"
+
+
+def is_state_change(doc: Any) -> TypeGuard[Mapping[str, Any]]:
+    """An EventBridge alarm event: what a rule on ``aws.cloudwatch`` delivers to its targets
+    (an SNS topic among them, as the notification's ``Message``)."""
+    return (
+        isinstance(doc, Mapping)
+        and doc.get("detail-type") == STATE_CHANGE
+        and isinstance(doc.get("detail"), Mapping)
+    )
+
+
+def from_state_change(event: Mapping[str, Any]) -> Alarm:
+    """The alarm in an EventBridge "CloudWatch Alarm State Change" event: ``detail.state`` is an
+    object, the metric is ``configuration.metrics[].metricStat.metric`` (metric math: the first
+    one with a metric; composite alarms have none), the threshold is in ``state.reasonData``."""
+    detail = mapping(event.get("detail"))
+    state = mapping(detail.get("state"))
+    namespace = metric = statistic = None
+    dimensions: dict[str, str] = {}
+    metrics = mapping(detail.get("configuration")).get("metrics")
+    for m in metrics if isinstance(metrics, list) else []:
+        stat = mapping(mapping(m).get("metricStat"))
+        found = mapping(stat.get("metric"))
+        if found.get("name"):
+            namespace, metric = text_of(found.get("namespace")), text_of(found.get("name"))
+            statistic = text_of(stat.get("stat"))
+            dims = found.get("dimensions")
+            if isinstance(dims, Mapping):
+                dimensions = {str(k): str(v) for k, v in dims.items() if v is not None}
+            elif isinstance(dims, list):  # the API's list form, should a producer use it
+                for d in map(mapping, dims):
+                    key, value = d.get("name") or d.get("Name"), d.get("value", d.get("Value"))
+                    if key and value is not None:
+                        dimensions[str(key)] = str(value)
+            break
+    reason_data = _maybe_json(state.get("reasonData"))
+    threshold = mapping(reason_data).get("threshold")
+    arn = next(
+        (str(r) for r in event.get("resources") or [] if isinstance(r, str) and ARN.search(r)),
+        None,
+    )
+    region, account = text_of(event.get("region")), text_of(event.get("account"))
+    if arn and not (region and account):
+        m = ARN.search(arn)
+        if m:
+            region, account = region or m.group(1), account or m.group(2)
+    return Alarm(
+        source="cloudwatch",
+        name=text_of(detail.get("alarmName")),
+        state=upper(state.get("value")),
+        namespace=namespace,
+        metric=metric,
+        dimensions=dimensions,
+        region=region,
+        account=account if account and re.fullmatch(r"\d{12}", account) else None,
+        arn=arn,
+        reason=text_of(state.get("reason")),
+        changed_at=text_of(state.get("timestamp")) or text_of(event.get("time")),
+        threshold=float(threshold) if isinstance(threshold, int | float) else None,
+        statistic=statistic,
+    )
+
+
 def _maybe_json(value: Any) -> Any:
     if isinstance(value, str) and value.strip().startswith("{"):
         try:
@@ -249,15 +315,23 @@ class CloudWatchSource(AlarmSource):
     endpoint = "/sns"
 
     def detect(self, doc: Any) -> bool:
-        return _envelope(doc) is not None or (isinstance(doc, Mapping) and "AlarmName" in doc)
+        return (
+            _envelope(doc) is not None
+            or (isinstance(doc, Mapping) and "AlarmName" in doc)
+            or is_state_change(doc)
+        )
 
     def parse(self, doc: Any, known_names: Iterable[str] = ()) -> Alarm | None:
         envelope = _envelope(doc)
         if envelope is None:
+            if is_state_change(doc):
+                return from_state_change(doc)
             return from_alarm_json(doc) if isinstance(doc, Mapping) and "AlarmName" in doc else None
         inner = _maybe_json(envelope.get("Message"))
         if inner is not None and "AlarmName" in inner:
             return from_alarm_json(inner)
+        if is_state_change(inner):
+            return from_state_change(inner)
         m = SUBJECT.search(str(envelope.get("Subject") or "")[:1024])
         if m:
             return Alarm(source="cloudwatch", name=m.group(2), state=m.group(1).upper())
