@@ -131,7 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ),
                 )
             )
-            for path in iam.write_policies(args.out, project, states):
+            log_groups = tuple(
+                g
+                for g in (
+                    settings.for_environment(n).log_group for n in settings.environment_names()
+                )
+                if g and not g.startswith(f"/ecs/{project}-")
+            )
+            for path in iam.write_policies(args.out, project, states, log_groups):
                 print(path)
             return EXIT_OK
         if args.cmd == "healthcheck":

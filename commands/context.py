@@ -187,6 +187,33 @@ class CheckContext:
         ]
         return td
 
+    def log_groups(self) -> list[str]:
+        """Where the service's containers log: ``OMNI_LOG_GROUP`` when set; else the
+        ``awslogs`` group of each essential container of the running task definition (in this
+        region: a stack need not follow the guide's ``/ecs/<project>-<env>/api``); else that
+        convention."""
+        if self.settings.log_group:
+            return [self.settings.log_group]
+        try:
+            td = self.task_definition()
+        except ResourceNotFound:
+            return [self.names.log_group]
+        groups: list[str] = []
+        for c in td.get("containerDefinitions", []):
+            config = c.get("logConfiguration") or {}
+            options = config.get("options") or {}
+            group = options.get("awslogs-group")
+            region = options.get("awslogs-region")
+            if (
+                config.get("logDriver") == "awslogs"
+                and group
+                and c.get("essential", True)
+                and region in (None, self.region)
+                and group not in groups
+            ):
+                groups.append(str(group))
+        return groups or [self.names.log_group]
+
     def service_subnets(self) -> list[str]:
         net = self.ecs_service().get("networkConfiguration", {}).get("awsvpcConfiguration", {})
         return list(net.get("subnets", []))

@@ -100,14 +100,25 @@ def _statements(
 
 
 def diagnostics_policy(
-    actions: set[str], project: str, states: tuple[str, ...] = ()
+    actions: set[str],
+    project: str,
+    states: tuple[str, ...] = (),
+    log_groups: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """``states``: the Terraform state objects (``s3://bucket/key``) Omni may read; none known:
-    the project's buckets' ``*.tfstate``."""
+    the project's buckets' ``*.tfstate``.  ``log_groups``: groups configured outside the
+    ``/ecs/<project>-*`` convention (``OMNI_LOG_GROUP``), readable as well."""
     objects = tuple(sorted({u.removeprefix("s3://") for u in states if u.startswith("s3://")}))
+    scoped = dict(_SCOPED)
+    for group in sorted(set(log_groups)):
+        scoped["logs:FilterLogEvents"] = [
+            *scoped["logs:FilterLogEvents"],
+            f"arn:aws:logs:*:*:log-group:{group}",
+            f"arn:aws:logs:*:*:log-group:{group}:*",
+        ]
     return {
         "Version": "2012-10-17",
-        "Statement": _statements(actions, _SCOPED, project, "OmniDiagnostics", objects),
+        "Statement": _statements(actions, scoped, project, "OmniDiagnostics", objects),
     }
 
 
@@ -156,13 +167,16 @@ def write_recorded(actions: set[str], path: Path = RECORDED) -> Path:
 
 
 def write_policies(
-    directory: str, project: str = "omnirapeutic", states: tuple[str, ...] = ()
+    directory: str,
+    project: str = "omnirapeutic",
+    states: tuple[str, ...] = (),
+    log_groups: tuple[str, ...] = (),
 ) -> tuple[str, str]:
     os.makedirs(directory, exist_ok=True)
     diag = os.path.join(directory, "omni-diagnostics-policy.json")
     fixes = os.path.join(directory, "omni-fixes-policy.json")
     with open(diag, "w") as fh:
-        json.dump(diagnostics_policy(recorded_actions(), project, states), fh, indent=2)
+        json.dump(diagnostics_policy(recorded_actions(), project, states, log_groups), fh, indent=2)
         fh.write("\n")
     with open(fixes, "w") as fh:
         json.dump(fixes_policy(project), fh, indent=2)

@@ -348,3 +348,46 @@ def test_targets_failing_the_same_way_are_one_row_with_their_count(
     total = _check(settings, stack, "alb.targets_healthy").evidence["total"]
     assert total >= 2
     assert [(r["description"], r["targets"]) for r in rows] == [("Request timed out", total)]
+
+
+# -- names a stack chooses -------------------------------------------------------------------
+def _log_elsewhere(stack: Stack, group: str) -> None:
+    """The service's next revision logs to ``group`` (not the guide's convention), with errors."""
+    logs = stack.client("logs")
+    logs.create_log_group(logGroupName=group)
+    td = stack.client("ecs").describe_task_definition(
+        taskDefinition=stack.extra["task_definition_arn"]
+    )["taskDefinition"]
+    config = dict(td["containerDefinitions"][0]["logConfiguration"])
+    config["options"] = {**config["options"], "awslogs-group": group}
+    arn = _faults.new_revision(stack, logConfiguration=config)
+    stack.client("ecs").update_service(
+        cluster=stack.names.ecs_cluster, service=stack.names.ecs_service, taskDefinition=arn
+    )
+    logs.create_log_stream(logGroupName=group, logStreamName="web/app/1")
+    now = int(stack.now.timestamp() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="web/app/1",
+        logEvents=[
+            {"timestamp": now - (30 - i) * 50_000, "message": f"ERROR upstream reset #{i}"}
+            for i in range(25)
+        ],
+    )
+
+
+def test_errors_are_read_where_the_task_definition_logs(settings: Settings, stack: Stack) -> None:
+    """A stack whose containers log to their own group (not /ecs/<project>-<env>/api): the
+    errors are read there, from the running task definition's awslogs options."""
+    _log_elsewhere(stack, "/platform/shop/web")
+    found = _check(settings, stack, "ecs.container_errors")
+    assert found.status is Status.FAIL, found
+    assert found.evidence["log_group"] == "/platform/shop/web"
+    assert found.evidence["error_lines_30min"] == 25
+
+
+def test_a_configured_log_group_wins(settings: Settings, stack: Stack) -> None:
+    _log_elsewhere(stack, "/platform/shop/web")
+    configured = settings.model_copy(update={"log_group": stack.names.log_group})
+    found = _check(configured, stack, "ecs.container_errors")
+    assert found.status is Status.OK and found.evidence["log_group"] == stack.names.log_group

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ from commands.iam import (
 )
 from sandbox.iam_record import record_runbook_calls
 
-from .helpers import REPO
+from .helpers import REPO, clean_env
 
 POLICIES = REPO / "deploy" / "iam"
 pytestmark = pytest.mark.slow
@@ -81,3 +84,28 @@ def test_scoped_to_the_project_where_aws_allows() -> None:
     fix_statements = _committed("omni-fixes-policy.json")["Statement"]
     start = next(st for st in fix_statements if "rds:StartDBCluster" in st["Action"])
     assert start["Resource"] == ["arn:aws:rds:*:*:cluster:omnirapeutic-*"]
+
+
+def test_a_log_group_outside_the_convention_is_readable(tmp_path: Path) -> None:
+    """``OMNI_LOG_GROUP`` names a group the ``/ecs/<project>-*`` scope does not cover: the
+    generated policy lets the role read it too, and nothing else changes."""
+    env = clean_env(OMNI_LOG_GROUP="/platform/shop/web")
+    out = subprocess.run(
+        [sys.executable, "-m", "commands.cli", "iam-policy", "--out", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    policy = json.loads((tmp_path / "omni-diagnostics-policy.json").read_text())
+    logs = next(st for st in policy["Statement"] if "logs:FilterLogEvents" in st["Action"])
+    assert logs["Resource"] == [
+        "arn:aws:logs:*:*:log-group:/ecs/omnirapeutic-*",
+        "arn:aws:logs:*:*:log-group:/ecs/omnirapeutic-*:*",
+        "arn:aws:logs:*:*:log-group:/platform/shop/web",
+        "arn:aws:logs:*:*:log-group:/platform/shop/web:*",
+    ]
+    assert policy_actions(policy) == policy_actions(_committed("omni-diagnostics-policy.json"))

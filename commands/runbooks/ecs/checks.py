@@ -290,28 +290,36 @@ def _mentions(lines: list[str]) -> dict[str, int]:
 
 @check("ecs.container_errors", title="ERROR lines in the service's logs")
 def container_errors(ctx: CheckContext) -> Finding:
-    group = ctx.names.log_group
+    groups = ctx.log_groups()
+    group = ", ".join(groups)
     start = int((ctx.now - timedelta(minutes=30)).timestamp() * 1000)
-    try:
-        events = ctx.aws.paginate(
-            "logs",
-            "filter_log_events",
-            "events",
-            logGroupName=group,
-            startTime=start,
-            filterPattern="ERROR",
-            PaginationConfig={"MaxItems": 1000},
-        )
-    except AwsCallError as exc:
-        if exc.code == "ResourceNotFoundException":
-            return ctx.finding(
-                Status.FAIL,
-                f"Log group {group} not found",
-                f"Looked in {ctx.where}; the tasks' logs go nowhere Omni can read.",
-                {"log_group": group},
+
+    def read(name: str) -> list[dict[str, Any]] | None:
+        try:
+            return ctx.aws.paginate(
+                "logs",
+                "filter_log_events",
+                "events",
+                logGroupName=name,
+                startTime=start,
+                filterPattern="ERROR",
+                PaginationConfig={"MaxItems": 1000},
             )
-        raise
-    events = [e for e in events if "ERROR" in str(e.get("message", ""))]
+        except AwsCallError as exc:
+            if exc.code == "ResourceNotFoundException":
+                return None
+            raise
+
+    found = ctx.gather(*[lambda name=name: read(name) for name in groups])
+    if all(f is None for f in found):
+        return ctx.finding(
+            Status.FAIL,
+            f"Log group {group} not found",
+            f"Looked in {ctx.where}; the tasks' logs go nowhere Omni can read "
+            "(set OMNI_LOG_GROUP if they go elsewhere).",
+            {"log_group": group},
+        )
+    events = [e for f in found for e in f or [] if "ERROR" in str(e.get("message", ""))]
     lines = [str(e.get("message", ""))[:1000] for e in events]
     newest = sorted(events, key=lambda e: e.get("timestamp", 0), reverse=True)[:5]
     samples = [
