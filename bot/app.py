@@ -14,6 +14,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from slack_bolt import Ack, App
 from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.middleware.authorization.single_team_authorization import SingleTeamAuthorization
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -40,6 +41,15 @@ logger = logging.getLogger(__name__)
 audit_log = logging.getLogger("omni.audit")
 
 
+class _SameToken(logging.Filter):
+    """Bolt warns "`token` will be unused" when it finds ``SLACK_BOT_TOKEN`` in the environment
+    beside the client Omni gives it; that client holds the same token, so the warning (twice at
+    every start) would only send a responder looking for a misconfiguration."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -60,6 +70,9 @@ def create_app(
 ) -> App:
     settings.require_slack()
     assert settings.slack_signing_secret is not None
+    bolt_logger = logging.getLogger("slack_bolt.App")
+    if not any(isinstance(f, _SameToken) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_SameToken())
     enqueuer = enqueuer or Enqueuer(connect(settings), settings)
     client = client or make_web_client(settings, redis=enqueuer.redis)
     app = App(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from collections.abc import Iterator
@@ -177,3 +178,15 @@ def test_enqueue_uses_json_serializer(app_settings: Settings, redis_url: str) ->
     assert raw is not None
     decoded = json.loads(zlib.decompress(raw))  # RQ compresses; inside is JSON, not pickle
     assert decoded[0] == RUN_DIAGNOSIS and decoded[3]["job"]["thread_ts"] == "1.2"
+
+
+def test_no_token_warning_at_start(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot token is in the environment and in Omni's client: Bolt's "`token` will be
+    unused" warning would send a responder looking for a misconfiguration that is not there."""
+    assert app_settings.slack_bot_token is not None
+    monkeypatch.setenv("SLACK_BOT_TOKEN", app_settings.slack_bot_token.get_secret_value())
+    with caplog.at_level(logging.WARNING):
+        create_web_app(app_settings)
+    assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
