@@ -93,7 +93,7 @@ def check_environment(settings: Settings, name: str, base: boto3.session.Session
     except OmniError as exc:
         add("terraform outputs", FAIL, str(exc))
         outputs = {}
-    names = Names.from_settings(env, name)
+    names = Names.from_settings(env, name).with_outputs(env, outputs)
     ctx = CheckContext(
         settings=env,
         names=names,
@@ -122,10 +122,12 @@ def check_environment(settings: Settings, name: str, base: boto3.session.Session
         return names.ecs_cluster
 
     def log_group() -> str:
-        groups = ctx.aws.call("logs", "describe_log_groups", logGroupNamePrefix=names.log_group)
-        if not any(g["logGroupName"] == names.log_group for g in groups.get("logGroups", [])):
-            raise ResourceNotFound("log group", names.log_group, where)
-        return names.log_group
+        wanted = ctx.log_groups()  # where the errors are read: the task definition's groups
+        for group in wanted:
+            found = ctx.aws.call("logs", "describe_log_groups", logGroupNamePrefix=group)
+            if not any(g["logGroupName"] == group for g in found.get("logGroups", [])):
+                raise ResourceNotFound("log group", group, where)
+        return ", ".join(wanted)
 
     def alarms() -> str:
         found = ctx.aws.call(

@@ -37,7 +37,7 @@ def make_context(
         outputs = load_outputs(settings.terraform_outputs, lambda: pool.client("s3", region))
     return CheckContext(
         settings=settings,
-        names=Names.from_settings(settings, environment),
+        names=Names.from_settings(settings, environment).with_outputs(settings, outputs),
         region=region,
         aws=AwsCaller(pool, region, on_call=on_call),
         outputs=outputs,

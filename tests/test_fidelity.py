@@ -391,3 +391,50 @@ def test_a_configured_log_group_wins(settings: Settings, stack: Stack) -> None:
     configured = settings.model_copy(update={"log_group": stack.names.log_group})
     found = _check(configured, stack, "ecs.container_errors")
     assert found.status is Status.OK and found.evidence["log_group"] == stack.names.log_group
+
+
+def test_the_aurora_cluster_the_outputs_name_is_the_one_checked(
+    aws: Any, settings: Settings
+) -> None:
+    """A cluster named outside the convention: ``aurora_cluster_endpoint`` (a Terraform output)
+    names it, so the db checks look at it rather than report a cluster that was never there."""
+    import dataclasses
+
+    from commands.names import Names
+    from sandbox import seed
+
+    from .conftest import shared_pool
+
+    names = dataclasses.replace(Names.from_settings(settings), aurora_cluster="shop-main-db")
+    stack = seed(shared_pool("seed"), names, settings.region)
+    assert stack.outputs["aurora_cluster_endpoint"].startswith("shop-main-db.cluster-")
+    found = _check(settings, stack, "db.cluster_status")
+    assert found.status is Status.OK, found
+    assert "shop-main-db" in str(found.resources or found.evidence)
+    stack.client("rds").stop_db_cluster(DBClusterIdentifier="shop-main-db")
+    stopped = _check(settings, stack, "db.cluster_status")
+    assert stopped.status is Status.FAIL and "stopped" in stopped.title
+    assert [r.id for r in stopped.remediations] == ["rds.start_cluster"]
+    assert stopped.remediations[0].params["DBClusterIdentifier"] == "shop-main-db"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "cluster"),
+    [
+        ("shop-main-db.cluster-c9akciq32.eu-west-1.rds.amazonaws.com", "shop-main-db"),
+        ("Shop-Main-DB.cluster-c9akciq32.eu-west-1.rds.amazonaws.com:5432", "shop-main-db"),
+        ("shop-main-db.cluster-ro-c9akciq32.eu-west-1.rds.amazonaws.com", None),  # reader
+        ("reports.cluster-custom-c9akciq32.eu-west-1.rds.amazonaws.com", None),
+        ("db.internal.example.com", None),
+        (["not", "a", "string"], None),
+    ],
+)
+def test_cluster_of_endpoint(endpoint: Any, cluster: str | None) -> None:
+    from commands.names import Names, cluster_of_endpoint
+
+    assert cluster_of_endpoint(endpoint) == cluster
+    settings = Settings(region="us-east-1", aurora_cluster="configured")
+    names = Names.from_settings(settings).with_outputs(
+        settings, {"aurora_cluster_endpoint": endpoint}
+    )
+    assert names.aurora_cluster == "configured"  # a setting always wins
