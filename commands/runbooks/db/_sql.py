@@ -1,11 +1,12 @@
-"""The SQL side of the db runbook (psycopg 3): read-only, short timeouts, no secrets echoed."""
+"""The SQL side of the db runbook (psycopg 3): read-only, short timeouts, no secrets echoed;
+and the DB URL secrets it and the endpoint check read (URL or JSON)."""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from ...errors import CheckError
 
@@ -138,3 +139,22 @@ def top_statements(dsn: str) -> tuple[list[dict[str, Any]], str | None]:
         }
         for r in rows
     ], None
+
+
+def secret_host(secret: str) -> str | None:
+    """The host a DB URL secret points at (URL or JSON, RDS-managed or hand-made)."""
+    text = secret.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(doc, dict):
+            for key in ("url", "URL", "database_url", "DATABASE_URL", "uri", "connection_string"):
+                if isinstance(doc.get(key), str):
+                    return secret_host(doc[key])
+            host = doc.get("host") or doc.get("hostname")
+            return str(host).lower() if host else None
+        return None
+    parsed = urlparse(text)
+    return parsed.hostname.lower() if parsed.hostname else None

@@ -9,9 +9,7 @@ default formula for the maximum capacity, said to be an estimate.
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import urlparse
 
 from ...context import CheckContext
 from ...errors import ResourceNotFound
@@ -205,30 +203,11 @@ def sg_ingress_from_ecs(ctx: CheckContext) -> Finding:
     )
 
 
-def secret_host(secret: str) -> str | None:
-    """The host a DB URL secret points at (URL or JSON, RDS-managed or hand-made)."""
-    text = secret.strip()
-    if text.startswith("{"):
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return None
-        if isinstance(doc, dict):
-            for key in ("url", "URL", "database_url", "DATABASE_URL", "uri", "connection_string"):
-                if isinstance(doc.get(key), str):
-                    return secret_host(doc[key])
-            host = doc.get("host") or doc.get("hostname")
-            return str(host).lower() if host else None
-        return None
-    parsed = urlparse(text)
-    return parsed.hostname.lower() if parsed.hostname else None
-
-
 @check("db.endpoint_config", title="App DB URL endpoint")
 def endpoint_config(ctx: CheckContext) -> Finding:
     secret_id = ctx.settings.db_url_secret_id
     cluster, secret = ctx.gather(ctx.aurora_cluster, lambda: ctx.secret_string(secret_id))
-    host = secret_host(secret)
+    host = _sql.secret_host(secret)
     del secret  # the value never leaves this function
     writer = str(cluster.get("Endpoint", "")).lower()
     reader = str(cluster.get("ReaderEndpoint", "")).lower()
