@@ -23,6 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,8 +176,11 @@ def _serve_args(port: int) -> list[str]:
     return ["serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _aws_stand_in(delays: tuple[float, ...]) -> tuple[subprocess.Popen[str], str, dict[float, str]]:
-    """moto and the latency proxies in their own process (bench/aws_server.py)."""
+def _aws_stand_in(
+    delays: tuple[float, ...],
+) -> tuple[subprocess.Popen[str], str, dict[float, str], dict[str, Any]]:
+    """moto, the latency proxies and the seeded stack in their own process
+    (bench/aws_server.py); the stack's outputs and handles come back as data."""
     import json
 
     proc = subprocess.Popen(
@@ -188,7 +192,8 @@ def _aws_stand_in(delays: tuple[float, ...]) -> tuple[subprocess.Popen[str], str
     )
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
-    return proc, info["moto"], {float(d): url for d, url in info["proxies"].items()}
+    proxies = {float(d): url for d, url in info["proxies"].items()}
+    return proc, info["moto"], proxies, {"outputs": info["outputs"], "extra": info["extra"]}
 
 
 def bench_runbook(
@@ -202,10 +207,9 @@ def bench_runbook(
     from commands.registry import runbook_names, services_for
     from commands.runner import make_context, run_runbooks
     from commands.settings import Settings
-    from sandbox import seed
     from workers.runtime import warm_services
 
-    stand_in, moto_url, proxies = _aws_stand_in((0.0, 0.1, CHAIN_DELAY_S))
+    stand_in, _, proxies, seeded = _aws_stand_in((0.0, 0.1, CHAIN_DELAY_S))
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
     )
@@ -217,7 +221,7 @@ def bench_runbook(
         pool.warm(warm_services(), "us-east-1")
         return pool
 
-    stack = seed(pool_for(moto_url), Names.from_settings(settings), "us-east-1")
+    stack = SimpleNamespace(names=Names.from_settings(settings), **seeded)
     pools = {delay: pool_for(url) for delay, url in proxies.items()}
     rows = []
     chains: dict[str, int] = {}
