@@ -5,6 +5,7 @@ each rule down where it is decided."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -438,3 +439,52 @@ def test_cluster_of_endpoint(endpoint: Any, cluster: str | None) -> None:
         settings, {"aurora_cluster_endpoint": endpoint}
     )
     assert names.aurora_cluster == "configured"  # a setting always wins
+
+
+def test_json_logs_at_level_error_count_and_their_info_lines_do_not(
+    settings: Settings, stack: Stack
+) -> None:
+    """An app that logs JSON never writes ERROR: its `"level":"error"` lines (pino's 50 too)
+    are its errors; its info lines that merely say "error" are not."""
+    endpoint = stack.outputs["aurora_cluster_endpoint"]
+    noise = [
+        '{"level":"info","msg":"GET /api/error-report 200","error_count":0}',
+        '{"level":30,"msg":"retrying after a client error"}',
+    ] * 10
+    _faults.app_logs(stack, noise)
+    quiet = _check(settings, stack, "ecs.container_errors")
+    assert quiet.status is Status.OK, quiet
+    errors = [
+        f'{{"level":"error","msg":"connect ECONNREFUSED {endpoint}:5432","pid":{i}}}'
+        for i in range(12)
+    ] + [f'{{"level":50,"msg":"Pool exhausted: database timeout","pid":{i}}}' for i in range(10)]
+    _faults.app_logs(stack, errors)
+    found = _check(settings, stack, "ecs.container_errors")
+    assert found.status is Status.FAIL, found
+    assert found.evidence["error_lines_30min"] == 22
+    assert "database" in found.title
+
+
+def test_a_refused_json_pattern_leaves_the_plain_reading(settings: Settings, stack: Stack) -> None:
+    """Should CloudWatch refuse the JSON pattern (moto accepts any), the guide's ERROR reading
+    still decides.  The refusal is botocore's own: a before-call hook answers 400."""
+    from commands.runbooks.ecs.checks import JSON_ERRORS
+
+    def refuse(params: dict[str, Any], **_: Any) -> Any:
+        if json.loads(params["body"] or b"{}").get("filterPattern") != JSON_ERRORS:
+            return None
+        error = {"Code": "InvalidParameterException", "Message": "Invalid filter pattern"}
+        return (
+            type("Http", (), {"status_code": 400, "headers": {}})(),
+            {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        )
+
+    logs = stack.pool.client("logs", stack.region)
+    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+    try:
+        _faults.app_logs(stack, [f"ERROR request failed #{i}" for i in range(25)])
+        found = _check(settings, stack, "ecs.container_errors")
+    finally:
+        logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+    assert found.status is Status.FAIL and found.evidence["error_lines_30min"] == 25
+    assert found.evidence["json_levels"] == "not read (InvalidParameterException)"

@@ -288,13 +288,34 @@ def _mentions(lines: list[str]) -> dict[str, int]:
     return {k: sum(1 for line in lines if rx.search(line)) for k, rx in _MENTIONS.items()}
 
 
+# The guide reads `--filter-pattern "ERROR"`; an app that logs JSON says `"level":"error"` (or
+# pino's 50) and never ERROR, so a JSON pattern is read beside it, at the same time.  Should
+# CloudWatch refuse that pattern, the plain reading stands alone (noted in the evidence).
+JSON_ERRORS = (
+    '{ ($.level = "error") || ($.level = "ERROR") || ($.level = "fatal") || ($.level = "FATAL")'
+    ' || ($.level = 50) || ($.level = 60) || ($.severity = "error") || ($.severity = "ERROR")'
+    ' || ($.levelname = "ERROR") }'
+)
+_JSON_LEVEL = re.compile(
+    r'"(?:level|severity|levelname)"\s{0,4}:\s{0,4}(?:"(?:error|fatal|critical)"|(?:50|60)\b)',
+    re.I,
+)
+
+
+def is_error_line(message: str) -> bool:
+    """An ERROR line as the guide greps it, or a JSON log line at level error or worse."""
+    return "ERROR" in message or bool(_JSON_LEVEL.search(message[:4000]))
+
+
 @check("ecs.container_errors", title="ERROR lines in the service's logs")
 def container_errors(ctx: CheckContext) -> Finding:
     groups = ctx.log_groups()
     group = ", ".join(groups)
     start = int((ctx.now - timedelta(minutes=30)).timestamp() * 1000)
 
-    def read(name: str) -> list[dict[str, Any]] | None:
+    refused: list[str] = []
+
+    def read(name: str, pattern: str) -> list[dict[str, Any]] | None:
         try:
             return ctx.aws.paginate(
                 "logs",
@@ -302,16 +323,24 @@ def container_errors(ctx: CheckContext) -> Finding:
                 "events",
                 logGroupName=name,
                 startTime=start,
-                filterPattern="ERROR",
+                filterPattern=pattern,
                 PaginationConfig={"MaxItems": 1000},
             )
         except AwsCallError as exc:
             if exc.code == "ResourceNotFoundException":
                 return None
+            if pattern == JSON_ERRORS and not exc.access_denied:
+                refused.append(exc.code)  # the plain reading stands alone
+                return []
             raise
 
-    found = ctx.gather(*[lambda name=name: read(name) for name in groups])
-    if all(f is None for f in found):
+    steps = [
+        (lambda name=name, pattern=pattern: read(name, pattern))
+        for name in groups
+        for pattern in ("ERROR", JSON_ERRORS)
+    ]
+    found = ctx.gather(*steps)
+    if all(f is None for f in found[0::2]):  # each group's plain reading: the group is missing
         return ctx.finding(
             Status.FAIL,
             f"Log group {group} not found",
@@ -319,7 +348,14 @@ def container_errors(ctx: CheckContext) -> Finding:
             "(set OMNI_LOG_GROUP if they go elsewhere).",
             {"log_group": group},
         )
-    events = [e for f in found for e in f or [] if "ERROR" in str(e.get("message", ""))]
+    # an event both readings returned counts once (its stream, time and id: moto numbers ids
+    # per stream, AWS uniquely)
+    unique = {
+        (e.get("logStreamName"), e.get("timestamp"), e.get("eventId"), e.get("message")): e
+        for f in found
+        for e in f or []
+    }
+    events = [e for e in unique.values() if is_error_line(str(e.get("message", "")))]
     lines = [str(e.get("message", ""))[:1000] for e in events]
     newest = sorted(events, key=lambda e: e.get("timestamp", 0), reverse=True)[:5]
     samples = [
@@ -334,6 +370,7 @@ def container_errors(ctx: CheckContext) -> Finding:
     mentions = _mentions(lines)
     evidence: dict[str, Any] = {
         "log_group": group,
+        **({"json_levels": f"not read ({', '.join(sorted(set(refused)))})"} if refused else {}),
         "error_lines_30min": len(events),
         "mentions": mentions,
         "hosts": dict(hosts.most_common(5)),
