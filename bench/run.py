@@ -67,9 +67,11 @@ def _critical_path(area: str, chains: dict[str, int]) -> tuple[int, str]:
 
 
 def _awscli() -> str | None:
-    """The aws CLI (v1, from PyPI) in its own virtual environment under bench/ (its botocore pin
-    would clash with ours)."""
-    venv = REPO / "bench" / ".awscli"
+    """The aws CLI (v1, from PyPI) in its own virtual environment (its botocore pin would clash
+    with ours), in the user's cache rather than the repository: a third-party tree inside the
+    clone would be read as the project's own files."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = cache / "omni-bench" / "awscli"
     aws = venv / "bin" / "aws"
     if not aws.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
