@@ -38,30 +38,34 @@ def ingress_rules(ctx: FixContext, group_id: str) -> list[str]:
     return rules
 
 
+def _authorize(ctx: FixContext, group_id: str, permission: dict[str, Any]) -> None:
+    """One ingress permission; already there is not an error (the fix may run after a person)."""
+    try:
+        ctx.call(
+            "ec2", "authorize_security_group_ingress", GroupId=group_id, IpPermissions=[permission]
+        )
+    except AwsCallError as exc:
+        if exc.code != "InvalidPermission.Duplicate":
+            raise
+
+
 def allow_from_group(
     ctx: FixContext, group_id: str, source_group_id: str, port: int, rule: str
 ) -> FixResult:
     """Ingress on ``port`` from another security group (already there: nothing to do)."""
     before = ingress_rules(ctx, group_id)
-    try:
-        ctx.call(
-            "ec2",
-            "authorize_security_group_ingress",
-            GroupId=group_id,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": port,
-                    "ToPort": port,
-                    "UserIdGroupPairs": [
-                        {"GroupId": source_group_id, "Description": f"{rule} (restored by Omni)"}
-                    ],
-                }
+    _authorize(
+        ctx,
+        group_id,
+        {
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "UserIdGroupPairs": [
+                {"GroupId": source_group_id, "Description": f"{rule} (restored by Omni)"}
             ],
-        )
-    except AwsCallError as exc:
-        if exc.code != "InvalidPermission.Duplicate":
-            raise
+        },
+    )
     return FixResult(
         f"{group_id} accepts {port} from {source_group_id}",
         {"ingress": before},
@@ -109,16 +113,34 @@ class RerouteViaNat(Params):
     FailedNatGatewayId: str
 
 
-def _default_targets(ctx: FixContext, tables: list[str]) -> dict[str, str | None]:
+def _routes(
+    ctx: FixContext, tables: list[str], destination: str = "0.0.0.0/0"
+) -> dict[str, dict[str, Any]]:
+    """Each table's route to ``destination`` ({}: none)."""
     found = ctx.call("ec2", "describe_route_tables", RouteTableIds=tables)["RouteTables"]
-    out: dict[str, str | None] = {}
-    for table in found:
-        route: dict[str, Any] = next(
-            (r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0"),
+    return {
+        table["RouteTableId"]: next(
+            (r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == destination),
             {},
         )
-        out[table["RouteTableId"]] = route.get("NatGatewayId") or route.get("GatewayId")
-    return out
+        for table in found
+    }
+
+
+def _route_targets(
+    ctx: FixContext, tables: list[str], destination: str = "0.0.0.0/0"
+) -> dict[str, str | None]:
+    """Each table's target for ``destination`` (a NAT or internet gateway; None: no route)."""
+    return {
+        table: route.get("NatGatewayId") or route.get("GatewayId")
+        for table, route in _routes(ctx, tables, destination).items()
+    }
+
+
+def _require_available(ctx: FixContext, nat_id: str, otherwise: str) -> None:
+    nat = ctx.call("ec2", "describe_nat_gateways", NatGatewayIds=[nat_id])["NatGateways"]
+    if not nat or nat[0].get("State") != "available":
+        raise FixRefused(f"{nat_id} is not available: {otherwise}")
 
 
 @fix(
@@ -134,10 +156,8 @@ def _default_targets(ctx: FixContext, tables: list[str]) -> dict[str, str | None
     "the failed gateway is re-created.",
 )
 def reroute_via_nat(ctx: FixContext, p: RerouteViaNat) -> FixResult:
-    nat = ctx.call("ec2", "describe_nat_gateways", NatGatewayIds=[p.NatGatewayId])["NatGateways"]
-    if not nat or nat[0].get("State") != "available":
-        raise FixRefused(f"{p.NatGatewayId} is not available: nothing to route through")
-    before = _default_targets(ctx, p.RouteTableIds)
+    _require_available(ctx, p.NatGatewayId, "nothing to route through")
+    before = _route_targets(ctx, p.RouteTableIds)
     moved = [t for t, target in before.items() if target == p.FailedNatGatewayId]
     if not moved:
         raise FixRefused(f"no table still routes through {p.FailedNatGatewayId}")
@@ -152,7 +172,7 @@ def reroute_via_nat(ctx: FixContext, p: RerouteViaNat) -> FixResult:
     return FixResult(
         f"{', '.join(moved)} now route through {p.NatGatewayId}",
         {"default_routes": before},
-        {"default_routes": _default_targets(ctx, p.RouteTableIds)},
+        {"default_routes": _route_targets(ctx, p.RouteTableIds)},
     )
 
 
@@ -208,16 +228,7 @@ class RestoreIngress(Params):
 def restore_ingress(ctx: FixContext, p: RestoreIngress) -> FixResult:
     before = ingress_rules(ctx, p.GroupId)
     for permission in p.IpPermissions:  # one by one: a rule already back is not an error
-        try:
-            ctx.call(
-                "ec2",
-                "authorize_security_group_ingress",
-                GroupId=p.GroupId,
-                IpPermissions=[permission.api()],
-            )
-        except AwsCallError as exc:
-            if exc.code != "InvalidPermission.Duplicate":
-                raise
+        _authorize(ctx, p.GroupId, permission.api())
     return FixResult(
         f"{p.GroupId}: {len(p.IpPermissions)} revoked permission(s) restored",
         {"ingress": before},
@@ -244,32 +255,19 @@ class RestoreRoute(Params):
     "recorded it; refused if that gateway is gone or the route exists again.",
 )
 def restore_route(ctx: FixContext, p: RestoreRoute) -> FixResult:
-    nat = ctx.call("ec2", "describe_nat_gateways", NatGatewayIds=[p.NatGatewayId])["NatGateways"]
-    if not nat or nat[0].get("State") != "available":
-        raise FixRefused(f"{p.NatGatewayId} is not available: the route would be a blackhole")
-    tables = ctx.call("ec2", "describe_route_tables", RouteTableIds=[p.RouteTableId])
-    routes = tables["RouteTables"][0].get("Routes", []) if tables.get("RouteTables") else []
-    existing = [r for r in routes if r.get("DestinationCidrBlock") == p.DestinationCidrBlock]
-    if existing:
-        raise FixRefused(f"{p.RouteTableId} has a route to {p.DestinationCidrBlock} again")
+    _require_available(ctx, p.NatGatewayId, "the route would be a blackhole")
+    table, destination = p.RouteTableId, p.DestinationCidrBlock
+    if _routes(ctx, [table], destination).get(table):
+        raise FixRefused(f"{table} has a route to {destination} again")
     ctx.call(
         "ec2",
         "create_route",
-        RouteTableId=p.RouteTableId,
-        DestinationCidrBlock=p.DestinationCidrBlock,
+        RouteTableId=table,
+        DestinationCidrBlock=destination,
         NatGatewayId=p.NatGatewayId,
     )
-    tables = ctx.call("ec2", "describe_route_tables", RouteTableIds=[p.RouteTableId])
-    after = next(
-        (
-            r.get("NatGatewayId") or r.get("GatewayId")
-            for r in tables["RouteTables"][0].get("Routes", [])
-            if r.get("DestinationCidrBlock") == p.DestinationCidrBlock
-        ),
-        None,
-    )
     return FixResult(
-        f"{p.RouteTableId}: {p.DestinationCidrBlock} → {p.NatGatewayId} restored",
-        {p.DestinationCidrBlock: None},
-        {p.DestinationCidrBlock: after},
+        f"{table}: {destination} → {p.NatGatewayId} restored",
+        {destination: None},
+        {destination: _route_targets(ctx, [table], destination).get(table)},
     )
