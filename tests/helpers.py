@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +27,33 @@ class _Http:
 
 
 def fail_call(
-    session: boto3.session.Session,
+    session: Any,
     service_id: str,
     operation: str,
     code: str = "AccessDeniedException",
     status: int = 403,
     message: str = "User is not authorized",
-) -> None:
-    """Make every ``service_id.Operation`` call made through ``session``'s clients fail.
+    when: Callable[[dict[str, Any]], bool] | None = None,
+) -> Callable[[], None]:
+    """Make every ``service_id.Operation`` call made through ``session``'s clients fail (or a
+    client's, given one), or only the calls whose request ``when`` picks; returns the undo.
 
     Registered on ``before-call``, so it short-circuits before the request is sent (no retry).
-    Must be called before the pool builds the client.
+    On a session, it must be called before the pool builds the client.
     """
 
-    def handler(**kwargs: Any) -> tuple[_Http, dict[str, Any]]:
+    def handler(params: dict[str, Any], **kwargs: Any) -> tuple[_Http, dict[str, Any]] | None:
+        if when is not None and not when(params):
+            return None
         return _Http(status), {
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "test"},
         }
 
-    session.events.register(f"before-call.{service_id}.{operation}", handler)
+    events = session.events if hasattr(session, "events") else session.meta.events
+    event = f"before-call.{service_id}.{operation}"
+    events.register(event, handler)
+    return lambda: events.unregister(event, handler)
 
 
 def free_port() -> int:
@@ -174,3 +181,20 @@ def forbidden_side_effect(path: str) -> str:
     """What a forged job would run if a worker let it (tests/test_layering.py)."""
     Path(path).write_text("ran")
     return "ran"
+
+
+@contextlib.contextmanager
+def installed_runtime(settings: Any, redis: Any, pool: Any = None) -> Iterator[Any]:
+    """The worker's runtime (real Redis, the settings' Slack) installed for the jobs a test
+    calls directly; ``pool`` defaults to a fresh session with two attempts per call."""
+    from bot.slack_client import make_web_client
+    from commands.aws import ClientPool
+    from workers.runtime import Runtime, set_runtime
+
+    pool = pool or ClientPool(boto3.session.Session(), max_attempts=2)
+    rt = Runtime.with_redis(settings, pool, make_web_client(settings), redis)
+    set_runtime(rt)
+    try:
+        yield rt
+    finally:
+        set_runtime(None)

@@ -28,9 +28,8 @@ from sandbox import Stack
 from sandbox.fakeslack import FakeSlack
 from sandbox.requests import signed_headers
 from workers import fixes as fix_jobs
-from workers.runtime import Runtime, set_runtime
 
-from .helpers import any_plan_of, plan_in_thread
+from .helpers import any_plan_of, installed_runtime, plan_in_thread
 
 SECRET = "approvals-signing-secret"
 TOKEN = "xoxb-approvals"
@@ -206,15 +205,7 @@ def test_muted_alarms_are_reenabled_on_schedule(
     settings: Settings, stack: Stack, fake_slack: FakeSlack, redis_url: str, store: PlanStore
 ) -> None:
     redis = Redis.from_url(redis_url)
-    set_runtime(
-        Runtime.with_redis(
-            settings,
-            ClientPool(boto3.session.Session(), max_attempts=2),
-            make_web_client(settings),
-            redis,
-        )
-    )
-    try:
+    with installed_runtime(settings, redis):
         name = f"{stack.names.alarm_prefix}ecs-cpu-high"
         plan = store.propose(
             propose("cloudwatch.disable_alarm_actions", AlarmNames=[name], ReenableAfterMinutes=30),
@@ -239,8 +230,6 @@ def test_muted_alarms_are_reenabled_on_schedule(
         assert (
             fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"})["ran"] is False
         )  # a duplicate job never runs twice
-    finally:
-        set_runtime(None)
 
 
 def test_circuit_breaker_and_dry_run(
@@ -248,12 +237,7 @@ def test_circuit_breaker_and_dry_run(
 ) -> None:
     redis = Redis.from_url(redis_url)
     dry = settings.model_copy(update={"dry_run": True, "fix_limit_per_hour": 2})
-    set_runtime(
-        Runtime.with_redis(
-            dry, ClientPool(boto3.session.Session(), max_attempts=2), make_web_client(dry), redis
-        )
-    )
-    try:
+    with installed_runtime(dry, redis):
         outcomes = []
         for _ in range(3):
             plan = store.propose(
@@ -284,8 +268,6 @@ def test_circuit_breaker_and_dry_run(
             "not run" in c.text and "OMNI_FIX_LIMIT_PER_HOUR" in c.text
             for c in fake_slack.find("chat.postMessage")
         )
-    finally:
-        set_runtime(None)
 
 
 def test_fix_role_is_assumed_with_the_slack_user_as_source_identity(
@@ -301,15 +283,9 @@ def test_fix_role_is_assumed_with_the_slack_user_as_source_identity(
         "before-parameter-build.sts.AssumeRole", lambda params, **_: assumed.append(params)
     )
     with_role = settings.model_copy(update={"fix_role_arn": role})
-    set_runtime(
-        Runtime.with_redis(
-            with_role,
-            ClientPool(session, max_attempts=2),
-            make_web_client(with_role),
-            Redis.from_url(redis_url),
-        )
-    )
-    try:
+    with installed_runtime(
+        with_role, Redis.from_url(redis_url), ClientPool(session, max_attempts=2)
+    ):
         plan = store.propose(
             propose(
                 "ecs.scale_service",
@@ -327,8 +303,6 @@ def test_fix_role_is_assumed_with_the_slack_user_as_source_identity(
         assert fix_jobs.run_fix({"plan_id": plan.id, "approver": "U0OP1"})["after"] == {
             "desiredCount": 3
         }
-    finally:
-        set_runtime(None)
     [call] = assumed
     assert call.get("RoleArn") == role, call
     assert call["SourceIdentity"] == "slack-U0OP1" and call["RoleSessionName"] == "slack-U0OP1"
@@ -435,15 +409,7 @@ def test_expired_plan_button_is_replaced_by_a_note(
 def test_failed_fix_posts_the_reason(
     settings: Settings, stack: Stack, fake_slack: FakeSlack, redis_url: str, store: PlanStore
 ) -> None:
-    set_runtime(
-        Runtime.with_redis(
-            settings,
-            ClientPool(boto3.session.Session(), max_attempts=2),
-            make_web_client(settings),
-            Redis.from_url(redis_url),
-        )
-    )
-    try:
+    with installed_runtime(settings, Redis.from_url(redis_url)):
         plan = store.propose(
             propose("rds.start_cluster", DBClusterIdentifier=stack.names.aurora_cluster),
             check="db.cluster_status",
@@ -456,8 +422,6 @@ def test_failed_fix_posts_the_reason(
         result = fix_jobs.run_fix(
             {"plan_id": plan.id, "approver": "U0OP1"}
         )  # the cluster is available: nothing to start
-    finally:
-        set_runtime(None)
     assert result["ok"] is False and "not stopped" in result["error"]
     assert store.get(plan.id).state == "failed"  # type: ignore[union-attr]
     [post] = [c for c in fake_slack.find("chat.postMessage") if c.thread_ts == "1.1"]

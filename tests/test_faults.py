@@ -38,7 +38,7 @@ from workers.runtime import Runtime, set_runtime
 
 from .e2e import aws_env
 from .faults import FaultProxy
-from .helpers import clean_env, free_port, process
+from .helpers import clean_env, free_port, installed_runtime, process
 
 AREAS = runbook_names()
 
@@ -110,15 +110,8 @@ def runtime(
         terraform_outputs=served_stack.extra["outputs_file"],
         graphs=False,
     )
-    rt = Runtime.with_redis(
-        settings,
-        ClientPool(boto3.session.Session(), max_attempts=2),
-        make_web_client(settings),
-        Redis.from_url(redis_url),
-    )
-    set_runtime(rt)
-    yield rt
-    set_runtime(None)
+    with installed_runtime(settings, Redis.from_url(redis_url)) as rt:
+        yield rt
 
 
 def _thread_texts(fake_slack: FakeSlack, thread_ts: str) -> list[str]:

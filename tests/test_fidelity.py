@@ -22,6 +22,7 @@ from commands.settings import Settings
 from sandbox import Stack
 from sandbox.scenarios import _faults
 
+from .helpers import fail_call
 from .scenario_runs import settings_for
 
 DEPLOYMENT = "Scaling activity initiated by (deployment ecs-svc/8812345678901234567)"
@@ -470,21 +471,19 @@ def test_a_refused_json_pattern_leaves_the_plain_reading(settings: Settings, sta
     still decides.  The refusal is botocore's own: a before-call hook answers 400."""
     from commands.runbooks.ecs.checks import JSON_ERRORS
 
-    def refuse(params: dict[str, Any], **_: Any) -> Any:
-        if json.loads(params["body"] or b"{}").get("filterPattern") != JSON_ERRORS:
-            return None
-        error = {"Code": "InvalidParameterException", "Message": "Invalid filter pattern"}
-        return (
-            type("Http", (), {"status_code": 400, "headers": {}})(),
-            {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}},
-        )
-
-    logs = stack.pool.client("logs", stack.region)
-    logs.meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+    undo = fail_call(
+        stack.pool.client("logs", stack.region),
+        "cloudwatch-logs",
+        "FilterLogEvents",
+        code="InvalidParameterException",
+        status=400,
+        message="Invalid filter pattern",
+        when=lambda params: json.loads(params["body"] or b"{}").get("filterPattern") == JSON_ERRORS,
+    )
     try:
         _faults.app_logs(stack, [f"ERROR request failed #{i}" for i in range(25)])
         found = _check(settings, stack, "ecs.container_errors")
     finally:
-        logs.meta.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+        undo()
     assert found.status is Status.FAIL and found.evidence["error_lines_30min"] == 25
     assert found.evidence["json_levels"] == "not read (InvalidParameterException)"

@@ -30,7 +30,6 @@ from bot.triage import _first_reply, _unrouted_text
 from commands import iam
 from commands.alarm import Alarm
 from commands.analysis import Offer, analyse
-from commands.aws import ClientPool
 from commands.models import Finding, Remediation, Report, Risk, Status
 from commands.settings import Settings
 from commands.sources import _scan, classes
@@ -39,9 +38,18 @@ from sandbox.fakeslack import FakeSlack
 from sandbox.requests import block_actions_body, signed_headers, slash_command_body
 from workers import fixes as fix_jobs
 from workers.post import publish
-from workers.runtime import Runtime, set_runtime
+from workers.runtime import Runtime
 
-from .helpers import FIXTURES, REPO, clean_env, free_port, plan_in_thread, process, wait_http
+from .helpers import (
+    FIXTURES,
+    REPO,
+    clean_env,
+    free_port,
+    installed_runtime,
+    plan_in_thread,
+    process,
+    wait_http,
+)
 
 SECRET = "hardening-signing-secret"
 TOKEN = "xoxb-hardening"
@@ -166,15 +174,8 @@ def test_audit_listing_in_slack_escapes_and_names_omni(web: Any, redis_url: str)
 # -- 3. the plan's seal -----------------------------------------------------------------------
 @pytest.fixture
 def runtime(settings: Settings, redis_url: str, stack: Stack) -> Iterator[Runtime]:
-    rt = Runtime.with_redis(
-        settings,
-        ClientPool(boto3.session.Session(), max_attempts=2),
-        make_web_client(settings),
-        Redis.from_url(redis_url),
-    )
-    set_runtime(rt)
-    yield rt
-    set_runtime(None)
+    with installed_runtime(settings, Redis.from_url(redis_url)) as rt:
+        yield rt
 
 
 def _desired(stack: Stack) -> int:
