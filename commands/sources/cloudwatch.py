@@ -168,6 +168,21 @@ def _statistic(trigger: Mapping[str, Any]) -> str | None:
     return names.get(raw)
 
 
+def _dimensions(dims: Any) -> dict[str, str]:
+    """Dimensions as the alarm JSON lists them (``[{name, value}]``, either case) or as the
+    EventBridge event maps them (``{name: value}``)."""
+    if isinstance(dims, Mapping):
+        return {str(k): str(v) for k, v in dims.items() if v is not None}
+    out = {}
+    for d in dims if isinstance(dims, list) else []:
+        if isinstance(d, Mapping):
+            key = d.get("name") or d.get("Name")
+            value = d.get("value") or d.get("Value")
+            if key and value is not None:
+                out[str(key)] = str(value)
+    return out
+
+
 def from_alarm_json(doc: Mapping[str, Any]) -> Alarm:
     """The alarm in CloudWatch's alarm JSON (single metric, metric math, or minimal)."""
     arn = text_of(doc.get("AlarmArn"))
@@ -197,13 +212,7 @@ def from_alarm_json(doc: Mapping[str, Any]) -> Alarm:
                     stat.get("Dimensions"),
                 )
                 break
-    dimensions = {}
-    for d in dims if isinstance(dims, list) else []:
-        if isinstance(d, Mapping):
-            key = d.get("name") or d.get("Name")
-            value = d.get("value") or d.get("Value")
-            if key and value is not None:
-                dimensions[str(key)] = str(value)
+    dimensions = _dimensions(dims)
     threshold = trigger.get("Threshold")
     return Alarm(
         source="cloudwatch",
@@ -250,14 +259,7 @@ def from_state_change(event: Mapping[str, Any]) -> Alarm:
         if found.get("name"):
             namespace, metric = text_of(found.get("namespace")), text_of(found.get("name"))
             statistic = text_of(stat.get("stat"))
-            dims = found.get("dimensions")
-            if isinstance(dims, Mapping):
-                dimensions = {str(k): str(v) for k, v in dims.items() if v is not None}
-            elif isinstance(dims, list):  # the API's list form, should a producer use it
-                for d in map(mapping, dims):
-                    key, value = d.get("name") or d.get("Name"), d.get("value", d.get("Value"))
-                    if key and value is not None:
-                        dimensions[str(key)] = str(value)
+            dimensions = _dimensions(found.get("dimensions"))
             break
     reason_data = _maybe_json(state.get("reasonData"))
     threshold = mapping(reason_data).get("threshold")
